@@ -1,0 +1,437 @@
+//! Types that cross the kernel boundary between the lvs XDP programs and `lvs-ctl`.
+//!
+//! Every type is `#[repr(C)]` with no implicit padding: explicit `_pad` fields or byte arrays
+//! fill every gap, so the kernel and userspace agree byte for byte and no value has an invalid
+//! bit pattern. Addresses and ports are stored in network byte order; flags are `u32`/`u8`
+//! bit sets rather than `bool` or enums.
+#![no_std]
+
+// ---------------------------------------------------------------------------------------------
+// Map names (the `#[map]` statics in lvs-ebpf carry the same names).
+// ---------------------------------------------------------------------------------------------
+
+/// `HashMap<ServiceKey, Service>`: the virtual services.
+pub const MAP_SERVICES: &str = "LVS_SERVICES";
+/// `HashMap<VipKey, u32>`: every address that is a VIP of some service (value: service count).
+/// Only consulted on the exceptional paths (fragments, options, extension headers) to tell a
+/// VIP's malformed packet (dropped) from anyone else's (passed untouched).
+pub const MAP_VIPS: &str = "LVS_VIPS";
+/// `ArrayOfMaps<u32 -> Array<u32>>`: Maglev tables, indexed by `Service::ring`.
+pub const MAP_RINGS: &str = "LVS_RINGS";
+/// `Array<Real>`: real servers, indexed by real index (0 is never used: it means "none").
+pub const MAP_REALS: &str = "LVS_REALS";
+/// `LruHashMap<FlowKey, Conn>`: the connection table.
+pub const MAP_CONNS: &str = "LVS_CONNS";
+/// `PerCpuArray<Stats>` indexed by service id.
+pub const MAP_SERVICE_STATS: &str = "LVS_SVC_STATS";
+/// `PerCpuArray<Stats>` indexed by real index.
+pub const MAP_REAL_STATS: &str = "LVS_REAL_STATS";
+/// `PerCpuArray<u64>` indexed by [`Reason`].
+pub const MAP_COUNTERS: &str = "LVS_COUNTERS";
+
+// ---------------------------------------------------------------------------------------------
+// Limits. Maps are declared with these sizes; the controller may lower or raise the sizes of
+// the connection table at load time.
+// ---------------------------------------------------------------------------------------------
+
+/// Service ids are `0..MAX_SERVICES`.
+pub const MAX_SERVICES: u32 = 4096;
+/// Outer slots of the ring map: two per service, so a new table can be written beside the
+/// live one and switched to with a single service update.
+pub const MAX_RINGS: u32 = 2 * MAX_SERVICES;
+/// Real indices are `1..MAX_REALS` (a real index is one real in one service).
+pub const MAX_REALS: u32 = 65536;
+/// Default size of the connection table (entries).
+pub const DEFAULT_CONNS: u32 = 1 << 20;
+/// Default Maglev table size: a prime, as the Maglev paper requires.
+pub const DEFAULT_RING_SIZE: u32 = 65537;
+/// Largest Maglev table the data plane accepts.
+pub const MAX_RING_SIZE: u32 = 1 << 20;
+
+// ---------------------------------------------------------------------------------------------
+// Enumerations as plain integers.
+// ---------------------------------------------------------------------------------------------
+
+/// Address family, as the IP version number.
+pub const FAMILY_V4: u8 = 4;
+pub const FAMILY_V6: u8 = 6;
+
+pub const PROTO_TCP: u8 = 6;
+pub const PROTO_UDP: u8 = 17;
+
+/// Forwarding methods of a real server.
+pub const METHOD_DR: u8 = 0;
+pub const METHOD_IPIP: u8 = 1;
+pub const METHOD_GUE: u8 = 2;
+
+/// `Service::flags`: hash on the client address only (persistence: every connection of a
+/// client goes to the same real while the table holds).
+pub const SVC_F_HASH_SRC_ONLY: u32 = 1 << 0;
+
+/// `Real::flags`: the real takes packets of the flows that the connection table maps to it.
+/// Cleared when the real is removed (or is down and not quiescent): its flows are rescheduled.
+pub const REAL_F_ACTIVE: u32 = 1 << 0;
+
+// ---------------------------------------------------------------------------------------------
+// Map keys and values.
+// ---------------------------------------------------------------------------------------------
+
+/// Key of [`MAP_SERVICES`]. IPv4 addresses use the first 4 bytes; the rest are zero.
+/// `port` 0 means every port of the VIP.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct ServiceKey {
+    pub addr: [u8; 16],
+    pub port: [u8; 2],
+    pub proto: u8,
+    pub family: u8,
+}
+
+/// Value of [`MAP_SERVICES`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Service {
+    /// Index into [`MAP_SERVICE_STATS`].
+    pub id: u32,
+    /// Index into [`MAP_RINGS`] of the live Maglev table.
+    pub ring: u32,
+    /// Number of slots of that table (a prime); 0 means the service has no table yet.
+    pub ring_size: u32,
+    /// `SVC_F_*`.
+    pub flags: u32,
+}
+
+/// Key of [`MAP_VIPS`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct VipKey {
+    pub addr: [u8; 16],
+    pub family: u8,
+    pub _pad: [u8; 3],
+}
+
+/// Value of [`MAP_REALS`]: one real server of one service.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Real {
+    /// The real server's address (IPv4 in the first 4 bytes).
+    pub addr: [u8; 16],
+    /// Next hop MAC (direct routing: the real's own MAC), resolved by the controller.
+    /// All zero means "not resolved": packets are counted and dropped, never guessed.
+    pub dst_mac: [u8; 6],
+    /// MAC of the egress interface.
+    pub src_mac: [u8; 6],
+    /// Egress interface: equal to the ingress interface gives XDP_TX, otherwise a redirect.
+    pub ifindex: u32,
+    /// Bumped each time this index is given to another real, so connection-table entries
+    /// that name an earlier owner are rescheduled instead of followed.
+    pub generation: u32,
+    /// `REAL_F_*`.
+    pub flags: u32,
+    /// `METHOD_*`.
+    pub method: u8,
+    pub family: u8,
+    /// GUE destination port (network order) for `METHOD_GUE`.
+    pub tunnel_port: [u8; 2],
+}
+
+/// A flow: the key of [`MAP_CONNS`] and the input of [`flow_hash`].
+#[repr(C, align(4))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct FlowKey {
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub sport: [u8; 2],
+    pub dport: [u8; 2],
+    pub proto: u8,
+    pub family: u8,
+    pub _pad: [u8; 2],
+}
+
+/// Value of [`MAP_CONNS`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Conn {
+    /// Real index the flow is pinned to.
+    pub real: u32,
+    /// `Real::generation` when the entry was made.
+    pub generation: u32,
+}
+
+/// Per-CPU traffic counters of a service or a real.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Stats {
+    pub packets: u64,
+    pub bytes: u64,
+    /// New connections: flows scheduled (or rescheduled) onto this service or real.
+    pub conns: u64,
+}
+
+impl Stats {
+    /// Adds `other` into `self` (summing the per-CPU values).
+    pub fn add(&mut self, other: &Stats) {
+        self.packets = self.packets.wrapping_add(other.packets);
+        self.bytes = self.bytes.wrapping_add(other.bytes);
+        self.conns = self.conns.wrapping_add(other.conns);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Counters: every verdict and every reason, one slot each in MAP_COUNTERS.
+// ---------------------------------------------------------------------------------------------
+
+macro_rules! reasons {
+    ($($(#[$doc:meta])* $name:ident = $value:expr, $text:expr;)*) => {
+        /// Why a packet got its verdict, or an event on its way. Index into [`MAP_COUNTERS`].
+        #[repr(u32)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Reason { $($(#[$doc])* $name = $value,)* }
+
+        impl Reason {
+            /// Every reason, in counter order.
+            pub const ALL: &'static [Reason] = &[$(Reason::$name,)*];
+
+            /// Stable name for logs, counters and `lvs-ctl list --counters`.
+            pub const fn as_str(self) -> &'static str {
+                match self { $(Reason::$name => $text,)* }
+            }
+        }
+    };
+}
+
+reasons! {
+    /// Not IPv4 or IPv6 (ARP, VLAN-tagged, ...): passed.
+    PassNotIp = 0, "pass_not_ip";
+    /// IP, but not to a configured service: passed untouched.
+    PassNotService = 1, "pass_not_service";
+    /// A malformed or truncated IP header: passed, the kernel validates and drops it.
+    PassBadL3 = 2, "pass_bad_l3";
+    /// To a VIP but neither TCP nor UDP (ICMP echo, ...): passed to the kernel.
+    PassOtherProto = 3, "pass_other_proto";
+    /// Forwarded out of the interface it came in on.
+    Tx = 4, "tx";
+    /// Forwarded to another interface.
+    Redirect = 5, "redirect";
+    /// To a VIP, an IP fragment: dropped (the ports are not in every fragment).
+    DropFragment = 6, "drop_fragment";
+    /// To a VIP, IPv4 with options: dropped.
+    DropIpv4Options = 7, "drop_ipv4_options";
+    /// To a VIP, IPv6 with an extension header: dropped.
+    DropIpv6Ext = 8, "drop_ipv6_ext";
+    /// To a VIP, TCP or UDP header cut short: dropped.
+    DropTruncated = 9, "drop_truncated";
+    /// The service has no real to take a new flow (empty table, every real down): dropped.
+    DropNoReal = 10, "drop_no_real";
+    /// The chosen real's MAC is not resolved yet: dropped.
+    DropNoNeighbour = 11, "drop_no_neighbour";
+    /// The forwarding method is not built into this program: dropped.
+    DropBadMethod = 12, "drop_bad_method";
+    /// bpf_redirect refused the egress interface: dropped.
+    DropRedirect = 13, "drop_redirect";
+    /// Internal: a table or a map entry the service points to is missing: dropped.
+    DropInternal = 14, "drop_internal";
+    /// Event: a packet of a flow found in the connection table.
+    ConnHit = 15, "conn_hit";
+    /// Event: a new flow scheduled by the Maglev table.
+    ConnNew = 16, "conn_new";
+    /// Event: a flow whose real was removed, scheduled again.
+    ConnRescheduled = 17, "conn_rescheduled";
+    /// Event: the connection table refused an insert; the packet was still forwarded.
+    ConnInsertFailed = 18, "conn_insert_failed";
+}
+
+/// Number of counter slots.
+pub const NUM_REASONS: u32 = 19;
+
+// ---------------------------------------------------------------------------------------------
+// Flow hash: shared so that userspace (`lvs-ctl explain`, tests) computes exactly what the
+// data plane computes.
+// ---------------------------------------------------------------------------------------------
+
+#[inline(always)]
+const fn mix(h: u32, w: u32) -> u32 {
+    let k = w.wrapping_mul(0xcc9e_2d51).rotate_left(15).wrapping_mul(0x1b87_3593);
+    (h ^ k).rotate_left(13).wrapping_mul(5).wrapping_add(0xe654_6b64)
+}
+
+#[inline(always)]
+const fn finish(mut h: u32) -> u32 {
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^ (h >> 16)
+}
+
+#[inline(always)]
+const fn word(b: &[u8; 16], i: usize) -> u32 {
+    u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
+}
+
+/// MurmurHash3 (x86_32) over the flow's words. With `src_only` only the client address is
+/// hashed (persistent services). Stable across machines of the same byte order.
+#[inline(always)]
+pub const fn flow_hash(k: &FlowKey, src_only: bool) -> u32 {
+    let mut h = 0x6c76_7321; // "lvs!"
+    h = mix(h, word(&k.src, 0));
+    h = mix(h, word(&k.src, 4));
+    h = mix(h, word(&k.src, 8));
+    h = mix(h, word(&k.src, 12));
+    if !src_only {
+        h = mix(h, word(&k.dst, 0));
+        h = mix(h, word(&k.dst, 4));
+        h = mix(h, word(&k.dst, 8));
+        h = mix(h, word(&k.dst, 12));
+        h = mix(
+            h,
+            u32::from_ne_bytes([k.sport[0], k.sport[1], k.dport[0], k.dport[1]]),
+        );
+        h = mix(h, u32::from_ne_bytes([k.proto, k.family, 0, 0]));
+    }
+    finish(h)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Userspace conversions.
+// ---------------------------------------------------------------------------------------------
+
+#[cfg(feature = "user")]
+mod user {
+    use super::*;
+
+    // SAFETY: all of these are repr(C), Copy, made only of integers and byte arrays, with no
+    // implicit padding (checked by the size assertions below), so every bit pattern is valid.
+    unsafe impl aya::Pod for ServiceKey {}
+    unsafe impl aya::Pod for Service {}
+    unsafe impl aya::Pod for VipKey {}
+    unsafe impl aya::Pod for Real {}
+    unsafe impl aya::Pod for FlowKey {}
+    unsafe impl aya::Pod for Conn {}
+    unsafe impl aya::Pod for Stats {}
+}
+
+/// Encodes an address as (16 bytes, family).
+#[cfg(feature = "user")]
+pub fn addr_bytes(ip: core::net::IpAddr) -> ([u8; 16], u8) {
+    let mut out = [0u8; 16];
+    match ip {
+        core::net::IpAddr::V4(v4) => {
+            out[..4].copy_from_slice(&v4.octets());
+            (out, FAMILY_V4)
+        }
+        core::net::IpAddr::V6(v6) => (v6.octets(), FAMILY_V6),
+    }
+}
+
+/// Decodes (16 bytes, family) into an address.
+pub fn bytes_addr(addr: &[u8; 16], family: u8) -> core::net::IpAddr {
+    if family == FAMILY_V4 {
+        core::net::IpAddr::V4(core::net::Ipv4Addr::new(
+            addr[0], addr[1], addr[2], addr[3],
+        ))
+    } else {
+        core::net::IpAddr::V6(core::net::Ipv6Addr::from(*addr))
+    }
+}
+
+#[cfg(feature = "user")]
+impl ServiceKey {
+    pub fn new(vip: core::net::IpAddr, port: u16, proto: u8) -> Self {
+        let (addr, family) = addr_bytes(vip);
+        ServiceKey { addr, port: port.to_be_bytes(), proto, family }
+    }
+}
+
+impl ServiceKey {
+    pub fn vip(&self) -> core::net::IpAddr {
+        bytes_addr(&self.addr, self.family)
+    }
+    pub fn port(&self) -> u16 {
+        u16::from_be_bytes(self.port)
+    }
+}
+
+#[cfg(feature = "user")]
+impl VipKey {
+    pub fn new(vip: core::net::IpAddr) -> Self {
+        let (addr, family) = addr_bytes(vip);
+        VipKey { addr, family, _pad: [0; 3] }
+    }
+}
+
+#[cfg(feature = "user")]
+impl FlowKey {
+    pub fn new(
+        src: core::net::SocketAddr,
+        dst: core::net::SocketAddr,
+        proto: u8,
+    ) -> Self {
+        let (s, family) = addr_bytes(src.ip());
+        let (d, _) = addr_bytes(dst.ip());
+        FlowKey {
+            src: s,
+            dst: d,
+            sport: src.port().to_be_bytes(),
+            dport: dst.port().to_be_bytes(),
+            proto,
+            family,
+            _pad: [0; 2],
+        }
+    }
+}
+
+impl Real {
+    pub fn addr(&self) -> core::net::IpAddr {
+        bytes_addr(&self.addr, self.family)
+    }
+    pub fn is_active(&self) -> bool {
+        self.flags & REAL_F_ACTIVE != 0
+    }
+}
+
+const _: () = {
+    assert!(core::mem::size_of::<ServiceKey>() == 20);
+    assert!(core::mem::size_of::<Service>() == 16);
+    assert!(core::mem::size_of::<VipKey>() == 20);
+    assert!(core::mem::size_of::<Real>() == 44);
+    assert!(core::mem::size_of::<FlowKey>() == 40);
+    assert!(core::mem::size_of::<Conn>() == 8);
+    assert!(core::mem::size_of::<Stats>() == 24);
+    assert!(Reason::ALL.len() as u32 == NUM_REASONS);
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_dense_and_named_uniquely() {
+        for (i, r) in Reason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i, "{} out of order", r.as_str());
+            for other in &Reason::ALL[i + 1..] {
+                assert_ne!(r.as_str(), other.as_str());
+            }
+        }
+    }
+
+    #[test]
+    fn flow_hash_depends_on_every_field_unless_src_only() {
+        let base = FlowKey { src: [1; 16], dst: [2; 16], sport: [0, 80], dport: [1, 187], proto: 6, family: 6, _pad: [0; 2] };
+        let h = flow_hash(&base, false);
+        let variants = [
+            FlowKey { src: [3; 16], ..base },
+            FlowKey { dst: [3; 16], ..base },
+            FlowKey { sport: [0, 81], ..base },
+            FlowKey { dport: [0, 81], ..base },
+            FlowKey { proto: 17, ..base },
+        ];
+        for v in variants {
+            assert_ne!(flow_hash(&v, false), h, "{v:?}");
+        }
+        // src_only ignores everything but the source address.
+        let hs = flow_hash(&base, true);
+        assert_eq!(flow_hash(&FlowKey { dst: [9; 16], sport: [9, 9], ..base }, true), hs);
+        assert_ne!(flow_hash(&FlowKey { src: [9; 16], ..base }, true), hs);
+    }
+}

@@ -1,0 +1,5 @@
+//! lvs-ctl: the controller of the lvs XDP director.
+//!
+//! Pure cores (Maglev, config, rendering) are plain functions over plain data; only
+//! [`dataplane`] touches the kernel.
+pub mod maglev;

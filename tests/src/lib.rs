@@ -1,0 +1,1 @@
+//! Test helpers: network-namespace labs and packet fixtures.
