@@ -79,7 +79,7 @@ pub const REAL_F_ACTIVE: u32 = 1 << 0;
 /// Key of [`MAP_SERVICES`]. IPv4 addresses use the first 4 bytes; the rest are zero.
 /// `port` 0 means every port of the VIP.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct ServiceKey {
     pub addr: [u8; 16],
     pub port: [u8; 2],

@@ -1,5 +1,8 @@
 //! lvs-ctl: the controller of the lvs XDP director.
 //!
 //! Pure cores (Maglev, config, rendering) are plain functions over plain data; only
-//! [`dataplane`] touches the kernel.
+//! [`dataplane`] (and the raw syscalls of [`sys`] under it) touches the kernel.
+pub mod dataplane;
 pub mod maglev;
+mod sys;
+pub mod tables;

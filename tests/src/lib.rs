@@ -1,1 +1,121 @@
-//! Test helpers: network-namespace labs and packet fixtures.
+//! Test helpers: the director loaded for `BPF_PROG_TEST_RUN`, packet builders, and network
+//! namespace labs. Everything that must be undone (pins, namespaces, processes) is undone on
+//! drop, so a failing test leaves the machine clean.
+
+pub mod lab;
+pub mod packet;
+
+use aya::programs::{TestRun, TestRunOptions, xdp::XdpMode};
+use lvs_common::{FlowKey, Reason, ServiceKey};
+use lvs_ctl::{
+    dataplane::{Dataplane, LoadOptions, unpin_all},
+    tables::{ServiceSpec, Tables},
+};
+use std::{
+    path::PathBuf,
+    sync::atomic::{AtomicU32, Ordering},
+};
+
+/// A name unique to this process and call, for pins and namespaces (`lvs` + 9 chars at most
+/// so interface names built from it stay under 15 bytes).
+pub fn unique(tag: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let tag: String = tag.chars().filter(|c| c.is_ascii_alphanumeric()).take(3).collect();
+    format!("lvs{tag}{:x}{n:x}", std::process::id() & 0xfff)
+}
+
+/// A pin directory under `/sys/fs/bpf`, removed (with every pin in it) on drop.
+pub struct PinDir(pub PathBuf);
+
+impl PinDir {
+    pub fn new(tag: &str) -> Self {
+        PinDir(PathBuf::from("/sys/fs/bpf").join(unique(tag)))
+    }
+}
+
+impl Drop for PinDir {
+    fn drop(&mut self) {
+        let _ = unpin_all(&self.0);
+    }
+}
+
+/// Panics with a clear message when not root: these tests need BPF and must not skip in CI.
+pub fn require_root() {
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    assert_eq!(uid, 0, "this test loads XDP programs and needs root (CI runs as root; run `cargo xtask test`)");
+}
+
+/// The director program loaded with its maps, driven through `BPF_PROG_TEST_RUN`.
+pub struct Harness {
+    pub dp: Dataplane,
+    pub tables: Tables,
+    // Dropped after `dp`: the pins go once the program and maps are closed.
+    _pins: PinDir,
+}
+
+/// What the program did with one frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub verdict: u32,
+    pub frame: Vec<u8>,
+}
+
+pub const XDP_DROP: u32 = 1;
+pub const XDP_PASS: u32 = 2;
+pub const XDP_TX: u32 = 3;
+pub const XDP_REDIRECT: u32 = 4;
+
+impl Harness {
+    pub fn new(tag: &str) -> Self {
+        require_root();
+        let pins = PinDir::new(tag);
+        let mut opts = LoadOptions::new(&pins.0);
+        opts.conn_table_size = 65536;
+        let dp = Dataplane::load(&opts).expect("load lvs_director");
+        Harness { dp, tables: Tables::new(), _pins: pins }
+    }
+
+    pub fn apply(&mut self, services: &[ServiceSpec]) {
+        self.tables.apply(&mut self.dp, services).expect("apply services to the maps");
+    }
+
+    /// Runs one frame through the program.
+    pub fn run(&self, frame: &[u8]) -> Outcome {
+        let mut out = vec![0u8; frame.len() + 256];
+        let mut opts = TestRunOptions::new();
+        opts.data_in = Some(frame);
+        opts.data_out = Some(&mut out);
+        let r = self.dp.program().test_run(opts).expect("BPF_PROG_TEST_RUN");
+        out.truncate(r.data_size_out as usize);
+        Outcome { verdict: r.return_value, frame: out }
+    }
+
+    /// Runs a frame `repeat` times in the kernel; returns the kernel's mean time per run.
+    pub fn run_repeat(&self, frame: &[u8], repeat: u32) -> (u32, std::time::Duration) {
+        let mut out = vec![0u8; frame.len() + 256];
+        let mut opts = TestRunOptions::new();
+        opts.data_in = Some(frame);
+        opts.data_out = Some(&mut out);
+        opts.repeat = repeat;
+        let r = self.dp.program().test_run(opts).expect("BPF_PROG_TEST_RUN");
+        (r.return_value, r.duration)
+    }
+
+    pub fn counter(&self, reason: Reason) -> u64 {
+        self.dp.counter(reason).expect("read counters")
+    }
+
+    /// Real index the connection table holds for `flow`.
+    pub fn conn_real(&self, flow: &FlowKey) -> Option<u32> {
+        self.dp.conn(flow).map(|c| c.real)
+    }
+
+    pub fn real_index(&self, key: &ServiceKey, addr: std::net::IpAddr) -> u32 {
+        self.tables.real_index(key, addr).expect("real is applied")
+    }
+}
+
+/// The XDP attach mode the labs use: native on veth.
+pub const LAB_XDP_MODE: XdpMode = XdpMode::Driver;

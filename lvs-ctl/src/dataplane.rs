@@ -1,0 +1,333 @@
+//! The only code that loads programs and touches maps.
+//!
+//! Every map is pinned under one directory (`/sys/fs/bpf/lvs` in production), and loading
+//! reuses the pins it finds: a restarted controller adopts the live maps instead of emptying
+//! them. The Maglev tables live in an array of maps created here (aya-ebpf cannot declare
+//! one): each service owns two outer slots, a new table is written into the idle slot through
+//! `mmap` and the service switches to it with one map update, so a packet sees the old table
+//! or the new one, never a mix.
+
+use crate::sys;
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{Array, HashMap, MapData, PerCpuArray},
+    programs::{Xdp, XdpMode, xdp::XdpLinkId},
+};
+use lvs_common::{
+    Conn, FlowKey, MAP_CONNS, MAP_COUNTERS, MAP_REAL_STATS, MAP_REALS, MAP_RINGS, MAP_SERVICE_STATS,
+    MAP_SERVICES, MAP_VIPS, MAX_RING_SIZE, MAX_RINGS, Real, Reason, Service, ServiceKey, Stats, VipKey,
+};
+use std::{
+    fs,
+    os::fd::{AsFd, AsRawFd, OwnedFd},
+    path::{Path, PathBuf},
+};
+
+/// The director's program, built by `build.rs` from `lvs-ebpf`.
+pub static DIRECTOR_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lvs-ebpf"));
+
+/// Name of the XDP program of the director.
+pub const DIRECTOR_PROGRAM: &str = "lvs_director";
+
+/// Every map of the director, pinned by these names.
+const PINNED_MAPS: [&str; 8] = [
+    MAP_SERVICES,
+    MAP_VIPS,
+    MAP_RINGS,
+    MAP_REALS,
+    MAP_CONNS,
+    MAP_SERVICE_STATS,
+    MAP_REAL_STATS,
+    MAP_COUNTERS,
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+    #[error("loading the XDP programs: {0}")]
+    Load(#[from] aya::EbpfError),
+    #[error("{what}: {source}")]
+    Program { what: String, source: aya::programs::ProgramError },
+    #[error("{what}: {source}")]
+    Map { what: String, source: aya::maps::MapError },
+    #[error("map {0} is missing from the program object")]
+    MissingMap(&'static str),
+    #[error("Maglev table of {0} slots is out of range 1..={MAX_RING_SIZE}")]
+    RingSize(usize),
+}
+
+type Result<T> = std::result::Result<T, Error>;
+
+fn map_err(what: impl Into<String>) -> impl FnOnce(aya::maps::MapError) -> Error {
+    let what = what.into();
+    move |source| Error::Map { what, source }
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let what = what.into();
+    move |source| Error::Io { what, source }
+}
+
+/// How to load the director.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// Directory (on a bpffs) where the maps are pinned and found again.
+    pub pin_dir: PathBuf,
+    /// Entries of the connection table (used when the table is created, not when adopted).
+    pub conn_table_size: u32,
+}
+
+impl LoadOptions {
+    pub fn new(pin_dir: impl Into<PathBuf>) -> Self {
+        LoadOptions { pin_dir: pin_dir.into(), conn_table_size: lvs_common::DEFAULT_CONNS }
+    }
+}
+
+/// The loaded director and typed handles on its maps.
+pub struct Dataplane {
+    ebpf: Ebpf,
+    pin_dir: PathBuf,
+    services: HashMap<MapData, ServiceKey, Service>,
+    vips: HashMap<MapData, VipKey, u32>,
+    rings: OwnedFd,
+    reals: Array<MapData, Real>,
+    conns: HashMap<MapData, FlowKey, Conn>,
+    service_stats: PerCpuArray<MapData, Stats>,
+    real_stats: PerCpuArray<MapData, Stats>,
+    counters: PerCpuArray<MapData, u64>,
+}
+
+impl Dataplane {
+    /// Loads `lvs_director` into the kernel (not attached yet), creating the maps or adopting
+    /// the ones pinned in `opts.pin_dir`.
+    pub fn load(opts: &LoadOptions) -> Result<Self> {
+        sys::ensure_bpffs(&opts.pin_dir).map_err(io_err(format!("preparing {}", opts.pin_dir.display())))?;
+        fs::create_dir_all(&opts.pin_dir).map_err(io_err(format!("creating {}", opts.pin_dir.display())))?;
+        let rings_path = opts.pin_dir.join(MAP_RINGS);
+        let rings = match sys::obj_get(&rings_path) {
+            Ok(fd) => fd,
+            Err(_) => {
+                let template = sys::ring_create(1).map_err(io_err("creating the Maglev table template"))?;
+                let outer = sys::map_create_outer(MAP_RINGS, MAX_RINGS, template.as_fd())
+                    .map_err(io_err("creating the Maglev table array (BPF_MAP_TYPE_ARRAY_OF_MAPS)"))?;
+                sys::obj_pin(outer.as_fd(), &rings_path).map_err(io_err(format!("pinning {}", rings_path.display())))?;
+                outer
+            }
+        };
+
+        let paths: Vec<(&str, PathBuf)> = PINNED_MAPS.iter().map(|m| (*m, opts.pin_dir.join(m))).collect();
+        let mut loader = EbpfLoader::new();
+        for (name, path) in &paths {
+            loader.map_pin_path(name, path.as_path());
+        }
+        loader.map_max_entries(MAP_CONNS, opts.conn_table_size);
+        let mut ebpf = loader.load(DIRECTOR_OBJECT)?;
+
+        let program: &mut Xdp = ebpf
+            .program_mut(DIRECTOR_PROGRAM)
+            .ok_or(Error::MissingMap(DIRECTOR_PROGRAM))?
+            .try_into()
+            .map_err(|source| Error::Program { what: "lvs_director is not an XDP program".into(), source })?;
+        program
+            .load()
+            .map_err(|source| Error::Program { what: "verifying lvs_director".into(), source })?;
+
+        fn take<M>(ebpf: &mut Ebpf, name: &'static str) -> Result<M>
+        where
+            M: TryFrom<aya::maps::Map, Error = aya::maps::MapError>,
+        {
+            let map = ebpf.take_map(name).ok_or(Error::MissingMap(name))?;
+            M::try_from(map).map_err(map_err(format!("opening map {name}")))
+        }
+        Ok(Dataplane {
+            services: take(&mut ebpf, MAP_SERVICES)?,
+            vips: take(&mut ebpf, MAP_VIPS)?,
+            reals: take(&mut ebpf, MAP_REALS)?,
+            conns: take(&mut ebpf, MAP_CONNS)?,
+            service_stats: take(&mut ebpf, MAP_SERVICE_STATS)?,
+            real_stats: take(&mut ebpf, MAP_REAL_STATS)?,
+            counters: take(&mut ebpf, MAP_COUNTERS)?,
+            rings,
+            pin_dir: opts.pin_dir.clone(),
+            ebpf,
+        })
+    }
+
+    /// The director program, e.g. for `BPF_PROG_TEST_RUN`.
+    pub fn program(&self) -> &Xdp {
+        self.ebpf
+            .program(DIRECTOR_PROGRAM)
+            .and_then(|p| <&Xdp>::try_from(p).ok())
+            .expect("lvs_director was checked at load")
+    }
+
+    fn program_mut(&mut self) -> &mut Xdp {
+        self.ebpf
+            .program_mut(DIRECTOR_PROGRAM)
+            .and_then(|p| <&mut Xdp>::try_from(p).ok())
+            .expect("lvs_director was checked at load")
+    }
+
+    /// Attaches the director to `iface`.
+    pub fn attach(&mut self, iface: &str, mode: XdpMode) -> Result<XdpLinkId> {
+        self.program_mut()
+            .attach(iface, mode)
+            .map_err(|source| Error::Program { what: format!("attaching lvs_director to {iface}"), source })
+    }
+
+    /// Detaches the director from an interface it was attached to by [`Dataplane::attach`].
+    pub fn detach(&mut self, link: XdpLinkId) -> Result<()> {
+        self.program_mut()
+            .detach(link)
+            .map_err(|source| Error::Program { what: "detaching lvs_director".into(), source })
+    }
+
+    pub fn pin_dir(&self) -> &Path {
+        &self.pin_dir
+    }
+
+    // --- services -----------------------------------------------------------------------------
+
+    pub fn set_service(&mut self, key: &ServiceKey, svc: &Service) -> Result<()> {
+        self.services.insert(key, svc, 0).map_err(map_err(format!("writing service {}", key_name(key))))
+    }
+
+    pub fn remove_service(&mut self, key: &ServiceKey) -> Result<()> {
+        match self.services.remove(key) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+            Err(e) => Err(map_err(format!("removing service {}", key_name(key)))(e)),
+        }
+    }
+
+    pub fn services(&self) -> Vec<(ServiceKey, Service)> {
+        self.services.iter().filter_map(|r| r.ok()).collect()
+    }
+
+    pub fn set_vip(&mut self, key: &VipKey, count: u32) -> Result<()> {
+        if count == 0 {
+            return match self.vips.remove(key) {
+                Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+                Err(e) => Err(map_err("removing a VIP")(e)),
+            };
+        }
+        self.vips.insert(key, count, 0).map_err(map_err("writing a VIP"))
+    }
+
+    // --- Maglev tables ------------------------------------------------------------------------
+
+    /// Writes `table` (real indices, 0 = none) as a new inner map into outer slot `ring`.
+    /// The slot must not be the live one of any service.
+    pub fn write_ring(&mut self, ring: u32, table: &[u32]) -> Result<()> {
+        if table.is_empty() || table.len() > MAX_RING_SIZE as usize {
+            return Err(Error::RingSize(table.len()));
+        }
+        let inner = sys::ring_create(table.len() as u32).map_err(io_err("creating a Maglev table"))?;
+        sys::ring_fill(inner.as_fd(), table).map_err(io_err("writing a Maglev table"))?;
+        sys::map_update_u32(self.rings.as_fd(), ring, inner.as_raw_fd() as u32)
+            .map_err(io_err(format!("installing Maglev table in slot {ring}")))
+    }
+
+    /// Frees outer slot `ring` (its table goes when no packet uses it any more).
+    pub fn clear_ring(&mut self, ring: u32) -> Result<()> {
+        sys::map_delete_u32(self.rings.as_fd(), ring).map_err(io_err(format!("clearing Maglev slot {ring}")))
+    }
+
+    /// Reads back the table in outer slot `ring`, if any.
+    pub fn read_ring(&self, ring: u32) -> Result<Option<Vec<u32>>> {
+        sys::ring_read(self.rings.as_fd(), ring).map_err(io_err(format!("reading Maglev slot {ring}")))
+    }
+
+    // --- reals --------------------------------------------------------------------------------
+
+    pub fn set_real(&mut self, index: u32, real: &Real) -> Result<()> {
+        self.reals.set(index, real, 0).map_err(map_err(format!("writing real #{index}")))
+    }
+
+    pub fn real(&self, index: u32) -> Result<Real> {
+        self.reals.get(&index, 0).map_err(map_err(format!("reading real #{index}")))
+    }
+
+    // --- connection table ---------------------------------------------------------------------
+
+    pub fn conn(&self, flow: &FlowKey) -> Option<Conn> {
+        self.conns.get(flow, 0).ok()
+    }
+
+    /// Number of entries in the connection table (walks it: for tests and `list`, not hot paths).
+    pub fn conn_count(&self) -> usize {
+        self.conns.keys().filter(|k| k.is_ok()).count()
+    }
+
+    // --- statistics ---------------------------------------------------------------------------
+
+    pub fn service_stats(&self, id: u32) -> Result<Stats> {
+        sum_stats(&self.service_stats, id)
+    }
+
+    pub fn real_stats(&self, index: u32) -> Result<Stats> {
+        sum_stats(&self.real_stats, index)
+    }
+
+    /// Zeroes the statistics of a service id or real index before it is given out again.
+    pub fn reset_stats(&mut self, service: Option<u32>, real: Option<u32>) -> Result<()> {
+        let cpus = aya::util::nr_cpus().map_err(|(_, e)| io_err("counting CPUs")(e))?;
+        let zero = || {
+            aya::maps::PerCpuValues::try_from(vec![Stats::default(); cpus]).map_err(io_err("building per-CPU values"))
+        };
+        if let Some(id) = service {
+            self.service_stats.set(id, zero()?, 0).map_err(map_err("resetting service statistics"))?;
+        }
+        if let Some(index) = real {
+            self.real_stats.set(index, zero()?, 0).map_err(map_err("resetting real statistics"))?;
+        }
+        Ok(())
+    }
+
+    /// Every counter, summed over the CPUs, in [`Reason::ALL`] order.
+    pub fn counters(&self) -> Result<Vec<(Reason, u64)>> {
+        Reason::ALL
+            .iter()
+            .map(|&r| {
+                let values = self.counters.get(&(r as u32), 0).map_err(map_err("reading counters"))?;
+                Ok((r, values.iter().sum()))
+            })
+            .collect()
+    }
+
+    /// One counter, summed over the CPUs.
+    pub fn counter(&self, reason: Reason) -> Result<u64> {
+        let values = self.counters.get(&(reason as u32), 0).map_err(map_err("reading counters"))?;
+        Ok(values.iter().sum())
+    }
+}
+
+fn sum_stats(map: &PerCpuArray<MapData, Stats>, index: u32) -> Result<Stats> {
+    let values = map.get(&index, 0).map_err(map_err(format!("reading statistics #{index}")))?;
+    let mut total = Stats::default();
+    for v in values.iter() {
+        total.add(v);
+    }
+    Ok(total)
+}
+
+fn key_name(key: &ServiceKey) -> String {
+    let proto = match key.proto {
+        lvs_common::PROTO_TCP => "tcp",
+        lvs_common::PROTO_UDP => "udp",
+        _ => "?",
+    };
+    match key.vip() {
+        std::net::IpAddr::V4(a) => format!("{a}:{}/{proto}", key.port()),
+        std::net::IpAddr::V6(a) => format!("[{a}]:{}/{proto}", key.port()),
+    }
+}
+
+/// Removes every pin under `pin_dir` and the directory: the maps and tables go with the last
+/// program that uses them.
+pub fn unpin_all(pin_dir: &Path) -> std::io::Result<()> {
+    match fs::remove_dir_all(pin_dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}

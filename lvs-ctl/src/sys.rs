@@ -1,0 +1,299 @@
+//! The few BPF syscalls aya does not cover: creating the array of Maglev tables (with the
+//! inner-map template aya-ebpf cannot declare), creating memory-mappable tables, and clearing
+//! an outer slot. Everything else goes through aya.
+
+use std::{
+    ffi::CString,
+    io,
+    os::{
+        fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd},
+        unix::ffi::OsStrExt,
+    },
+    path::Path,
+};
+
+const BPF_MAP_CREATE: u32 = 0;
+const BPF_MAP_LOOKUP_ELEM: u32 = 1;
+const BPF_MAP_UPDATE_ELEM: u32 = 2;
+const BPF_MAP_DELETE_ELEM: u32 = 3;
+const BPF_OBJ_PIN: u32 = 6;
+const BPF_OBJ_GET: u32 = 7;
+const BPF_MAP_GET_FD_BY_ID: u32 = 14;
+const BPF_OBJ_GET_INFO_BY_FD: u32 = 15;
+
+const BPF_MAP_TYPE_ARRAY: u32 = 2;
+const BPF_MAP_TYPE_ARRAY_OF_MAPS: u32 = 12;
+/// Inner maps may differ in size from the template (tables of different sizes coexist).
+const BPF_F_INNER_MAP: u32 = 1 << 12;
+/// Userspace may mmap the array: a whole table is written with stores, not 65537 syscalls.
+const BPF_F_MMAPABLE: u32 = 1 << 10;
+const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
+
+/// Element stride of a BPF array: values are rounded up to 8 bytes.
+const ARRAY_STRIDE: usize = 8;
+
+#[repr(C)]
+#[derive(Default)]
+struct MapCreateAttr {
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+    inner_map_fd: u32,
+    numa_node: u32,
+    map_name: [u8; 16],
+    map_ifindex: u32,
+    btf_fd: u32,
+    btf_key_type_id: u32,
+    btf_value_type_id: u32,
+    btf_vmlinux_value_type_id: u32,
+    map_extra: u64,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct ElemAttr {
+    map_fd: u32,
+    _pad: u32,
+    key: u64,
+    value: u64,
+    flags: u64,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct ObjAttr {
+    pathname: u64,
+    bpf_fd: u32,
+    file_flags: u32,
+    path_fd: i32,
+    _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct InfoAttr {
+    bpf_fd: u32,
+    info_len: u32,
+    info: u64,
+}
+
+/// The head of `struct bpf_map_info`.
+#[repr(C)]
+#[derive(Default)]
+struct MapInfo {
+    map_type: u32,
+    id: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+    name: [u8; 16],
+}
+
+fn bpf<T>(cmd: u32, attr: &mut T) -> io::Result<i64> {
+    // SAFETY: `attr` is a repr(C) prefix of `union bpf_attr` for `cmd`, fully initialised; the
+    // kernel reads (and for some commands writes) at most size_of::<T>() bytes of it.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_bpf, cmd as libc::c_long, attr as *mut T, std::mem::size_of::<T>())
+    };
+    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret) }
+}
+
+fn fd_from(ret: i64) -> OwnedFd {
+    // SAFETY: the kernel returned a new file descriptor that nothing else owns.
+    unsafe { OwnedFd::from_raw_fd(ret as i32) }
+}
+
+fn name16(name: &str) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for (o, b) in out.iter_mut().zip(name.bytes().take(15)) {
+        *o = if b.is_ascii_alphanumeric() || b == b'_' || b == b'.' { b } else { b'_' };
+    }
+    out
+}
+
+/// Creates an empty memory-mappable table of `size` u32 slots, usable as an inner map.
+pub fn ring_create(size: u32) -> io::Result<OwnedFd> {
+    let mut attr = MapCreateAttr {
+        map_type: BPF_MAP_TYPE_ARRAY,
+        key_size: 4,
+        value_size: 4,
+        max_entries: size,
+        map_flags: BPF_F_INNER_MAP | BPF_F_MMAPABLE,
+        map_name: name16("lvs_ring"),
+        ..Default::default()
+    };
+    bpf(BPF_MAP_CREATE, &mut attr).map(fd_from)
+}
+
+/// Creates the array of tables, typed after `template`.
+pub fn map_create_outer(name: &str, max_entries: u32, template: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let mut attr = MapCreateAttr {
+        map_type: BPF_MAP_TYPE_ARRAY_OF_MAPS,
+        key_size: 4,
+        value_size: 4,
+        max_entries,
+        inner_map_fd: template.as_raw_fd() as u32,
+        map_name: name16(name),
+        ..Default::default()
+    };
+    bpf(BPF_MAP_CREATE, &mut attr).map(fd_from)
+}
+
+struct Mapping {
+    addr: *mut libc::c_void,
+    len: usize,
+}
+
+impl Mapping {
+    fn new(fd: BorrowedFd<'_>, slots: usize, writable: bool) -> io::Result<Self> {
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+        let len = (slots * ARRAY_STRIDE).div_ceil(page) * page;
+        let prot = if writable { libc::PROT_READ | libc::PROT_WRITE } else { libc::PROT_READ };
+        // SAFETY: a fresh shared mapping of a BPF array fd; the kernel checks len and prot.
+        let addr = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, libc::MAP_SHARED, fd.as_raw_fd(), 0) };
+        if addr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Mapping { addr, len })
+    }
+
+    fn slot(&self, i: usize) -> *mut u32 {
+        debug_assert!(i * ARRAY_STRIDE < self.len);
+        // SAFETY (for callers): in bounds of the mapping by construction of len.
+        unsafe { (self.addr as *mut u8).add(i * ARRAY_STRIDE) as *mut u32 }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly what `new` mapped.
+        unsafe { libc::munmap(self.addr, self.len) };
+    }
+}
+
+/// Writes `table` into a table created by [`ring_create`] with `table.len()` slots.
+pub fn ring_fill(fd: BorrowedFd<'_>, table: &[u32]) -> io::Result<()> {
+    let map = Mapping::new(fd, table.len(), true)?;
+    for (i, v) in table.iter().enumerate() {
+        // SAFETY: i < table.len() == the array's max_entries; the slot is 8-byte aligned.
+        unsafe { map.slot(i).write_volatile(*v) };
+    }
+    Ok(())
+}
+
+/// Reads the table in outer slot `index` of `outer`; `None` when the slot is empty.
+pub fn ring_read(outer: BorrowedFd<'_>, index: u32) -> io::Result<Option<Vec<u32>>> {
+    let mut id = 0u32;
+    let mut attr = ElemAttr {
+        map_fd: outer.as_raw_fd() as u32,
+        key: &index as *const u32 as u64,
+        value: &mut id as *mut u32 as u64,
+        ..Default::default()
+    };
+    match bpf(BPF_MAP_LOOKUP_ELEM, &mut attr) {
+        Ok(_) => {}
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    #[repr(C)]
+    #[derive(Default)]
+    struct ById {
+        id: u32,
+        next_id: u32,
+        open_flags: u32,
+    }
+    let inner = fd_from(bpf(BPF_MAP_GET_FD_BY_ID, &mut ById { id, ..Default::default() })?);
+    let mut info = MapInfo::default();
+    let mut attr = InfoAttr {
+        bpf_fd: inner.as_raw_fd() as u32,
+        info_len: std::mem::size_of::<MapInfo>() as u32,
+        info: &mut info as *mut MapInfo as u64,
+    };
+    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    let slots = info.max_entries as usize;
+    let map = Mapping::new(std::os::fd::AsFd::as_fd(&inner), slots, false)?;
+    // SAFETY: i < max_entries, inside the mapping.
+    Ok(Some((0..slots).map(|i| unsafe { map.slot(i).read_volatile() }).collect()))
+}
+
+/// `map[key] = value` for maps with u32 keys and values (the outer table array takes an fd).
+pub fn map_update_u32(map: BorrowedFd<'_>, key: u32, value: u32) -> io::Result<()> {
+    let mut attr = ElemAttr {
+        map_fd: map.as_raw_fd() as u32,
+        key: &key as *const u32 as u64,
+        value: &value as *const u32 as u64,
+        ..Default::default()
+    };
+    bpf(BPF_MAP_UPDATE_ELEM, &mut attr).map(drop)
+}
+
+/// Deletes `map[key]`; a missing key is not an error.
+pub fn map_delete_u32(map: BorrowedFd<'_>, key: u32) -> io::Result<()> {
+    let mut attr = ElemAttr { map_fd: map.as_raw_fd() as u32, key: &key as *const u32 as u64, ..Default::default() };
+    match bpf(BPF_MAP_DELETE_ELEM, &mut attr) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        other => other.map(drop),
+    }
+}
+
+fn cpath(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+}
+
+/// Pins `fd` at `path` (on a bpffs).
+pub fn obj_pin(fd: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
+    let c = cpath(path)?;
+    let mut attr = ObjAttr { pathname: c.as_ptr() as u64, bpf_fd: fd.as_raw_fd() as u32, ..Default::default() };
+    bpf(BPF_OBJ_PIN, &mut attr).map(drop)
+}
+
+/// Opens the object pinned at `path`.
+pub fn obj_get(path: &Path) -> io::Result<OwnedFd> {
+    let c = cpath(path)?;
+    let mut attr = ObjAttr { pathname: c.as_ptr() as u64, ..Default::default() };
+    bpf(BPF_OBJ_GET, &mut attr).map(fd_from)
+}
+
+fn is_bpffs(path: &Path) -> io::Result<bool> {
+    let c = cpath(path)?;
+    // SAFETY: statfs writes into the zeroed struct we pass.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid C string and out pointer.
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st.f_type as i64 == BPF_FS_MAGIC)
+}
+
+/// Makes sure `pin_dir` can hold pins: its nearest existing ancestor must be on a bpffs. When
+/// that ancestor is `/sys/fs/bpf` and nothing is mounted there yet, mounts one (as systemd
+/// does at boot on most distributions).
+pub fn ensure_bpffs(pin_dir: &Path) -> io::Result<()> {
+    let mut existing = pin_dir;
+    while !existing.exists() {
+        existing = existing.parent().unwrap_or(Path::new("/"));
+    }
+    if is_bpffs(existing)? {
+        return Ok(());
+    }
+    let sys_bpf = Path::new("/sys/fs/bpf");
+    if existing == sys_bpf {
+        let src = CString::new("bpf").expect("no NUL");
+        let target = cpath(sys_bpf)?;
+        // SAFETY: valid C strings; mount(2) validates the rest.
+        let rc = unsafe { libc::mount(src.as_ptr(), target.as_ptr(), src.as_ptr(), 0, std::ptr::null()) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        return Ok(());
+    }
+    Err(io::Error::other(format!(
+        "{} is not on a bpf filesystem (mount one: mount -t bpf bpf {})",
+        pin_dir.display(),
+        existing.display()
+    )))
+}

@@ -1,0 +1,311 @@
+//! The one writer of the data plane's tables: turns the wanted services and reals into map
+//! entries and Maglev tables, and applies only what differs from what it wrote before.
+//!
+//! Order makes every step safe for packets in flight (make before break):
+//! 1. reals that are new or changed are written first;
+//! 2. a changed Maglev table is built into the service's idle ring slot, then the service
+//!    entry switches to it in one update;
+//! 3. only then are removed reals deactivated (their flows get rescheduled) and their
+//!    indices freed; a freed index gets a new generation when it is given out again, so
+//!    connection-table entries of its former owner never follow it.
+
+use crate::{
+    dataplane::{Dataplane, Error},
+    maglev,
+};
+use lvs_common::{
+    MAX_REALS, MAX_SERVICES, METHOD_DR, REAL_F_ACTIVE, Real, Service, ServiceKey, VipKey, addr_bytes,
+};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::IpAddr,
+};
+
+/// A real server of a service as the data plane needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RealSpec {
+    pub addr: IpAddr,
+    /// Share of new flows; 0 = drained (keeps its flows, takes no new ones).
+    pub weight: u32,
+    /// `lvs_common::METHOD_*`.
+    pub method: u8,
+    pub dst_mac: [u8; 6],
+    pub src_mac: [u8; 6],
+    /// Egress interface (0 = the interface the packet came in on).
+    pub ifindex: u32,
+    pub tunnel_port: u16,
+    /// False: out of the table and its flows are rescheduled (removed, or down and not
+    /// quiescent). True with weight 0: quiescent.
+    pub active: bool,
+}
+
+impl RealSpec {
+    /// A direct-routing real with the given MACs, egress on the ingress interface.
+    pub fn dr(addr: IpAddr, weight: u32, dst_mac: [u8; 6], src_mac: [u8; 6]) -> Self {
+        RealSpec { addr, weight, method: METHOD_DR, dst_mac, src_mac, ifindex: 0, tunnel_port: 0, active: true }
+    }
+}
+
+/// A virtual service as the data plane needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceSpec {
+    pub key: ServiceKey,
+    /// `lvs_common::SVC_F_*`.
+    pub flags: u32,
+    /// Maglev table size (a prime).
+    pub ring_size: u32,
+    pub reals: Vec<RealSpec>,
+}
+
+/// What the writer knows it has written for one service.
+#[derive(Clone, Debug)]
+struct Applied {
+    id: u32,
+    /// Live outer ring slot (id * 2 or id * 2 + 1), or None before the first table.
+    ring: Option<u32>,
+    flags: u32,
+    ring_size: u32,
+    /// The inputs of the live table: (address, weight) of every active real with a weight.
+    table_inputs: Vec<(IpAddr, u32)>,
+    /// Real index of each real address, with what was written there.
+    reals: BTreeMap<IpAddr, (u32, Real)>,
+}
+
+/// What one `apply` changed, for logs and tests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    pub services_added: usize,
+    pub services_removed: usize,
+    pub tables_written: usize,
+    pub reals_written: usize,
+    pub reals_removed: usize,
+}
+
+impl Report {
+    pub fn is_empty(&self) -> bool {
+        *self == Report::default()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Dataplane(#[from] Error),
+    #[error("no free service id: at most {MAX_SERVICES} services")]
+    TooManyServices,
+    #[error("no free real index: at most {} reals over all services", MAX_REALS - 1)]
+    TooManyReals,
+    #[error("Maglev table size {0} is not a prime")]
+    RingSize(u32),
+}
+
+/// The writer's memory of the tables: ids, ring slots, real indices and generations.
+#[derive(Debug)]
+pub struct Tables {
+    services: BTreeMap<ServiceKey, Applied>,
+    free_ids: BTreeSet<u32>,
+    free_reals: BTreeSet<u32>,
+    /// Generation last given to each real index.
+    generations: Vec<u32>,
+    /// Services per VIP address, as written to the VIP map.
+    vips: BTreeMap<IpAddr, u32>,
+}
+
+impl Default for Tables {
+    fn default() -> Self {
+        Tables {
+            services: BTreeMap::new(),
+            free_ids: (0..MAX_SERVICES).collect(),
+            free_reals: (1..MAX_REALS).collect(),
+            generations: vec![0; MAX_REALS as usize],
+            vips: BTreeMap::new(),
+        }
+    }
+}
+
+impl Tables {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The service id and real indices the writer gave to `key`, if it is applied.
+    pub fn service_id(&self, key: &ServiceKey) -> Option<u32> {
+        self.services.get(key).map(|a| a.id)
+    }
+
+    /// Real index of `addr` in service `key`.
+    pub fn real_index(&self, key: &ServiceKey, addr: IpAddr) -> Option<u32> {
+        self.services.get(key)?.reals.get(&addr).map(|(i, _)| *i)
+    }
+
+    /// Makes the data plane hold exactly `wanted`.
+    pub fn apply(&mut self, dp: &mut Dataplane, wanted: &[ServiceSpec]) -> Result<Report, ApplyError> {
+        let mut report = Report::default();
+        let wanted_keys: BTreeSet<ServiceKey> = wanted.iter().map(|s| s.key).collect();
+        for spec in wanted {
+            self.apply_service(dp, spec, &mut report)?;
+        }
+        let gone: Vec<ServiceKey> = self.services.keys().filter(|k| !wanted_keys.contains(k)).copied().collect();
+        for key in gone {
+            self.remove_service(dp, &key)?;
+            report.services_removed += 1;
+        }
+        self.write_vips(dp)?;
+        Ok(report)
+    }
+
+    fn apply_service(&mut self, dp: &mut Dataplane, spec: &ServiceSpec, report: &mut Report) -> Result<(), ApplyError> {
+        if !maglev::is_prime(spec.ring_size) {
+            return Err(ApplyError::RingSize(spec.ring_size));
+        }
+        if !self.services.contains_key(&spec.key) {
+            let id = self.free_ids.pop_first().ok_or(ApplyError::TooManyServices)?;
+            dp.reset_stats(Some(id), None)?;
+            self.services.insert(
+                spec.key,
+                Applied {
+                    id,
+                    ring: None,
+                    flags: spec.flags,
+                    ring_size: spec.ring_size,
+                    table_inputs: Vec::new(),
+                    reals: BTreeMap::new(),
+                },
+            );
+            report.services_added += 1;
+        }
+        let mut applied = self.services.remove(&spec.key).expect("inserted above");
+        let result = self.update_service(dp, spec, &mut applied, report);
+        self.services.insert(spec.key, applied);
+        result
+    }
+
+    fn update_service(
+        &mut self,
+        dp: &mut Dataplane,
+        spec: &ServiceSpec,
+        applied: &mut Applied,
+        report: &mut Report,
+    ) -> Result<(), ApplyError> {
+        // 1. New and changed reals.
+        for r in &spec.reals {
+            let (index, generation) = match applied.reals.get(&r.addr) {
+                Some((i, written)) => (*i, written.generation),
+                None => {
+                    let i = self.free_reals.pop_first().ok_or(ApplyError::TooManyReals)?;
+                    self.generations[i as usize] = self.generations[i as usize].wrapping_add(1);
+                    dp.reset_stats(None, Some(i))?;
+                    (i, self.generations[i as usize])
+                }
+            };
+            let entry = real_entry(r, generation);
+            if applied.reals.get(&r.addr).map(|(_, w)| w) != Some(&entry) {
+                dp.set_real(index, &entry)?;
+                applied.reals.insert(r.addr, (index, entry));
+                report.reals_written += 1;
+            }
+        }
+
+        // 2. The table, when its inputs changed, then the service entry.
+        let mut inputs: Vec<(IpAddr, u32)> =
+            spec.reals.iter().filter(|r| r.active && r.weight > 0).map(|r| (r.addr, r.weight)).collect();
+        inputs.sort();
+        let table_changed = applied.ring.is_none() || inputs != applied.table_inputs || spec.ring_size != applied.ring_size;
+        let old_ring = applied.ring;
+        if table_changed {
+            let slot = match applied.ring {
+                Some(r) if r == applied.id * 2 => applied.id * 2 + 1,
+                _ => applied.id * 2,
+            };
+            let names: Vec<String> = inputs.iter().map(|(a, _)| a.to_string()).collect();
+            let backends: Vec<maglev::Backend<'_>> = names
+                .iter()
+                .zip(&inputs)
+                .map(|(n, (_, w))| maglev::Backend { name: n.as_bytes(), weight: *w })
+                .collect();
+            let table: Vec<u32> = maglev::build(&backends, spec.ring_size)
+                .into_iter()
+                .map(|pos| if pos == maglev::EMPTY { 0 } else { applied.reals[&inputs[pos as usize].0].0 })
+                .collect();
+            dp.write_ring(slot, &table)?;
+            applied.ring = Some(slot);
+            applied.ring_size = spec.ring_size;
+            applied.table_inputs = inputs;
+            report.tables_written += 1;
+        }
+        if table_changed || spec.flags != applied.flags {
+            let svc = Service {
+                id: applied.id,
+                ring: applied.ring.expect("written above"),
+                ring_size: applied.ring_size,
+                flags: spec.flags,
+            };
+            dp.set_service(&spec.key, &svc)?;
+            applied.flags = spec.flags;
+        }
+        if table_changed {
+            if let Some(old) = old_ring {
+                dp.clear_ring(old)?;
+            }
+        }
+
+        // 3. Reals no longer wanted.
+        let keep: BTreeSet<IpAddr> = spec.reals.iter().map(|r| r.addr).collect();
+        let gone: Vec<IpAddr> = applied.reals.keys().filter(|a| !keep.contains(a)).copied().collect();
+        for addr in gone {
+            let (index, mut entry) = applied.reals.remove(&addr).expect("listed above");
+            entry.flags &= !REAL_F_ACTIVE;
+            dp.set_real(index, &entry)?;
+            self.free_reals.insert(index);
+            report.reals_removed += 1;
+        }
+        Ok(())
+    }
+
+    fn remove_service(&mut self, dp: &mut Dataplane, key: &ServiceKey) -> Result<(), ApplyError> {
+        let Some(applied) = self.services.remove(key) else { return Ok(()) };
+        dp.remove_service(key)?;
+        for (_, (index, mut entry)) in applied.reals {
+            entry.flags &= !REAL_F_ACTIVE;
+            dp.set_real(index, &entry)?;
+            self.free_reals.insert(index);
+        }
+        dp.clear_ring(applied.id * 2)?;
+        dp.clear_ring(applied.id * 2 + 1)?;
+        self.free_ids.insert(applied.id);
+        Ok(())
+    }
+
+    /// Keeps the VIP set (addresses with at least one service) equal to the services.
+    fn write_vips(&mut self, dp: &mut Dataplane) -> Result<(), ApplyError> {
+        let mut counts: BTreeMap<IpAddr, u32> = BTreeMap::new();
+        for key in self.services.keys() {
+            *counts.entry(key.vip()).or_default() += 1;
+        }
+        for (vip, n) in &counts {
+            if self.vips.get(vip) != Some(n) {
+                dp.set_vip(&VipKey::new(*vip), *n)?;
+            }
+        }
+        for vip in self.vips.keys().filter(|v| !counts.contains_key(v)) {
+            dp.set_vip(&VipKey::new(*vip), 0)?;
+        }
+        self.vips = counts;
+        Ok(())
+    }
+}
+
+fn real_entry(r: &RealSpec, generation: u32) -> Real {
+    let (addr, family) = addr_bytes(r.addr);
+    Real {
+        addr,
+        dst_mac: r.dst_mac,
+        src_mac: r.src_mac,
+        ifindex: r.ifindex,
+        generation,
+        flags: if r.active { REAL_F_ACTIVE } else { 0 },
+        method: r.method,
+        family,
+        tunnel_port: r.tunnel_port.to_be_bytes(),
+    }
+}

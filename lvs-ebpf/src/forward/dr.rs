@@ -1,0 +1,32 @@
+//! Direct routing: the real server holds the VIP; rewrite the MACs and send the frame on.
+//! Nothing above Ethernet changes, so no checksum changes either.
+
+use crate::{access::ptr_at, director::Action};
+use aya_ebpf::{bindings::xdp_action, helpers::bpf_redirect, programs::XdpContext};
+use lvs_common::{Real, Reason};
+use network_types::eth::EthHdr;
+
+#[inline(always)]
+pub fn forward(ctx: &XdpContext, real: &Real) -> Result<Action, Reason> {
+    let m = real.dst_mac;
+    if m[0] | m[1] | m[2] | m[3] | m[4] | m[5] == 0 {
+        return Err(Reason::DropNoNeighbour);
+    }
+    // SAFETY: bounds checked by ptr_at; parse() already saw a whole Ethernet header.
+    let eth = unsafe { ptr_at::<EthHdr>(ctx, 0) }.map_err(|_| Reason::DropInternal)?;
+    // SAFETY: checked above; byte arrays, no alignment requirement.
+    unsafe {
+        (*eth).dst_addr = real.dst_mac;
+        (*eth).src_addr = real.src_mac;
+    }
+    if real.ifindex == 0 || real.ifindex as usize == ctx.ingress_ifindex() {
+        return Ok(Action::Tx);
+    }
+    // SAFETY: plain helper call.
+    let verdict = unsafe { bpf_redirect(real.ifindex, 0) } as u32;
+    if verdict == xdp_action::XDP_REDIRECT {
+        Ok(Action::Redirect(verdict))
+    } else {
+        Err(Reason::DropRedirect)
+    }
+}

@@ -1,0 +1,2 @@
+//! One module per rewrite path.
+pub mod dr;

@@ -1,0 +1,69 @@
+//! Choosing the real server: the connection table first, then the service's Maglev table.
+
+use crate::{
+    maps::{CONNS, REALS, RINGS},
+    stats,
+};
+use aya_ebpf::helpers::bpf_map_lookup_elem;
+use core::ffi::c_void;
+use lvs_common::{Conn, FlowKey, REAL_F_ACTIVE, Real, Reason, SVC_F_HASH_SRC_ONLY, Service, flow_hash};
+
+pub struct Choice {
+    pub index: u32,
+    pub real: &'static Real,
+    /// The packet scheduled its flow (new, or rescheduled away from a removed real).
+    pub scheduled: bool,
+}
+
+#[inline(always)]
+pub fn pick(flow: &FlowKey, svc: &Service) -> Result<Choice, Reason> {
+    let mut rescheduled = false;
+    // SAFETY: the value is copied out at once; a concurrent update replaces the element
+    // (RCU), it never tears what we read.
+    if let Some(conn) = unsafe { CONNS.get(flow) }.copied() {
+        if let Some(real) = REALS.get(conn.real) {
+            if real.flags & REAL_F_ACTIVE != 0 && real.generation == conn.generation {
+                stats::count(Reason::ConnHit);
+                return Ok(Choice { index: conn.real, real, scheduled: false });
+            }
+        }
+        rescheduled = true;
+    }
+
+    let index = ring_lookup(flow, svc)?;
+    let real = REALS.get(index).ok_or(Reason::DropInternal)?;
+    if real.flags & REAL_F_ACTIVE == 0 {
+        // The table names a real being removed: its replacement table is on its way.
+        return Err(Reason::DropNoReal);
+    }
+    let conn = Conn { real: index, generation: real.generation };
+    if CONNS.insert(flow, &conn, 0).is_err() {
+        stats::count(Reason::ConnInsertFailed);
+    }
+    stats::count(if rescheduled { Reason::ConnRescheduled } else { Reason::ConnNew });
+    Ok(Choice { index, real, scheduled: true })
+}
+
+/// The real index in the service's live Maglev table for this flow's hash.
+#[inline(always)]
+fn ring_lookup(flow: &FlowKey, svc: &Service) -> Result<u32, Reason> {
+    if svc.ring_size == 0 {
+        return Err(Reason::DropNoReal);
+    }
+    // RINGS is an array of maps: the "value" is the inner map itself, only ever passed back
+    // to bpf_map_lookup_elem, never dereferenced.
+    let inner = RINGS.get_ptr(svc.ring).ok_or(Reason::DropInternal)?;
+    let slot = flow_hash(flow, svc.flags & SVC_F_HASH_SRC_ONLY != 0) % svc.ring_size;
+    // SAFETY: `inner` is a map pointer from the outer lookup, `slot` a valid u32 key.
+    let entry = unsafe {
+        bpf_map_lookup_elem(inner as *mut c_void, &slot as *const u32 as *const c_void)
+    } as *const u32;
+    if entry.is_null() {
+        return Err(Reason::DropInternal);
+    }
+    // SAFETY: non-null pointer to a u32 element of the inner array.
+    match unsafe { *entry } {
+        0 => Err(Reason::DropNoReal),
+        index => Ok(index),
+    }
+}

@@ -1,0 +1,35 @@
+//! Per-CPU counters: summed by userspace, no atomics on the packet path.
+
+use crate::maps::{COUNTERS, REAL_STATS, SVC_STATS};
+use lvs_common::Reason;
+
+#[inline(always)]
+pub fn count(reason: Reason) {
+    if let Some(c) = COUNTERS.get_ptr_mut(reason as u32) {
+        // SAFETY: a per-CPU slot: only this CPU writes it while the program runs.
+        unsafe { *c += 1 };
+    }
+}
+
+/// Accounts one forwarded packet of `bytes` to the service and the real; `new_conn` when the
+/// packet scheduled a flow.
+#[inline(always)]
+pub fn forwarded(service: u32, real: u32, bytes: u64, new_conn: bool) {
+    let conns = new_conn as u64;
+    if let Some(s) = SVC_STATS.get_ptr_mut(service) {
+        // SAFETY: per-CPU slot, see `count`.
+        unsafe {
+            (*s).packets += 1;
+            (*s).bytes += bytes;
+            (*s).conns += conns;
+        }
+    }
+    if let Some(s) = REAL_STATS.get_ptr_mut(real) {
+        // SAFETY: per-CPU slot, see `count`.
+        unsafe {
+            (*s).packets += 1;
+            (*s).bytes += bytes;
+            (*s).conns += conns;
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Network-namespace labs (filled in with the end-to-end tests).
