@@ -11,7 +11,11 @@ use crate::sys;
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, HashMap, MapData, PerCpuArray},
-    programs::{Xdp, XdpMode, xdp::XdpLinkId},
+    programs::{
+        Xdp, XdpMode,
+        links::{FdLink, PinnedLink},
+        xdp::{XdpLink, XdpLinkId},
+    },
 };
 use lvs_common::{
     Conn, FlowKey, MAP_CONNS, MAP_COUNTERS, MAP_REAL_STATS, MAP_REALS, MAP_RINGS, MAP_SERVICE_STATS,
@@ -25,6 +29,9 @@ use std::{
 
 /// The director's program, built by `build.rs` from `lvs-ebpf`.
 pub static DIRECTOR_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lvs-ebpf"));
+
+/// Reference programs for the benchmark (`lvs_floor`: MAC swap + XDP_TX; `lvs_null`).
+pub static FLOOR_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lvs-floor"));
 
 /// Name of the XDP program of the director.
 pub const DIRECTOR_PROGRAM: &str = "lvs_director";
@@ -181,6 +188,46 @@ impl Dataplane {
         self.program_mut()
             .detach(link)
             .map_err(|source| Error::Program { what: "detaching lvs_director".into(), source })
+    }
+
+    /// Attaches the director to `iface` through a pinned link (`<pin_dir>/links/<iface>`), so
+    /// it keeps forwarding when this process exits. When the pin exists already (a restart or
+    /// an upgrade), the program on that link is replaced atomically: no packet sees the
+    /// interface without a director.
+    pub fn attach_pinned(&mut self, iface: &str, mode: XdpMode) -> Result<()> {
+        let dir = self.pin_dir.join("links");
+        fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
+        let path = dir.join(iface);
+        let program = self.program_mut();
+        let id = match PinnedLink::from_pin(&path) {
+            Ok(pinned) => {
+                let link = pinned.unpin().map_err(io_err(format!("taking over {}", path.display())))?;
+                let link = XdpLink::try_from(link)
+                    .map_err(|e| Error::Io { what: format!("{} is not an XDP link", path.display()), source: std::io::Error::other(e.to_string()) })?;
+                program
+                    .attach_to_link(link)
+                    .map_err(|source| Error::Program { what: format!("replacing the program on {iface}"), source })?
+            }
+            Err(_) => program
+                .attach(iface, mode)
+                .map_err(|source| Error::Program { what: format!("attaching lvs_director to {iface}"), source })?,
+        };
+        let link = program
+            .take_link(id)
+            .map_err(|source| Error::Program { what: format!("taking the link of {iface}"), source })?;
+        let link = FdLink::try_from(link)
+            .map_err(|e| Error::Io { what: format!("pinning the link of {iface} (the kernel has no XDP bpf_link?)"), source: std::io::Error::other(e.to_string()) })?;
+        link.pin(&path)
+            .map_err(|e| Error::Io { what: format!("pinning {}", path.display()), source: std::io::Error::other(e.to_string()) })?;
+        Ok(())
+    }
+
+    /// Interfaces with a pinned director link.
+    pub fn pinned_links(pin_dir: &Path) -> Vec<String> {
+        let Ok(entries) = fs::read_dir(pin_dir.join("links")) else { return Vec::new() };
+        let mut out: Vec<String> = entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect();
+        out.sort();
+        out
     }
 
     pub fn pin_dir(&self) -> &Path {

@@ -21,11 +21,12 @@ pub fn pick(flow: &FlowKey, svc: &Service) -> Result<Choice, Reason> {
     // SAFETY: the value is copied out at once; a concurrent update replaces the element
     // (RCU), it never tears what we read.
     if let Some(conn) = unsafe { CONNS.get(flow) }.copied() {
-        if let Some(real) = REALS.get(conn.real) {
-            if real.flags & REAL_F_ACTIVE != 0 && real.generation == conn.generation {
-                stats::count(Reason::ConnHit);
-                return Ok(Choice { index: conn.real, real, scheduled: false });
-            }
+        if let Some(real) = REALS.get(conn.real)
+            && real.flags & REAL_F_ACTIVE != 0
+            && real.generation == conn.generation
+        {
+            stats::count(Reason::ConnHit);
+            return Ok(Choice { index: conn.real, real, scheduled: false });
         }
         rescheduled = true;
     }
