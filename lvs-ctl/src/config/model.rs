@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -420,8 +420,12 @@ impl Check {
         }
     }
 
-    /// This check's fields, with those it leaves unset taken from `base`.
+    /// This check's fields, with those it leaves unset taken from `base`; a type-specific field
+    /// of `base` is not inherited when it does not apply to the merged type (a real that
+    /// switches to `ping` does not inherit the service's `request`).
     pub fn merged_over(&self, base: &Check) -> Check {
+        let kind = self.kind.or(base.kind).unwrap_or_default();
+        let base = base.only_for(kind);
         fn pick<T: Clone>(over: &Option<T>, base: &Option<T>) -> Option<T> {
             over.as_ref().or(base.as_ref()).cloned()
         }
@@ -442,6 +446,31 @@ impl Check {
             query_type: pick(&self.query_type, &base.query_type),
             expect: pick(&self.expect, &base.expect),
             command: pick(&self.command, &base.command),
+        }
+    }
+
+    /// This check without the type-specific fields that `kind` does not take.
+    fn only_for(&self, kind: CheckType) -> Check {
+        fn keep<T: Clone>(v: &Option<T>, yes: bool) -> Option<T> {
+            if yes { v.clone() } else { None }
+        }
+        Check {
+            kind: self.kind,
+            interval: self.interval,
+            timeout: self.timeout,
+            fall: self.fall,
+            rise: self.rise,
+            port: keep(&self.port, kind.takes("port")),
+            request: keep(&self.request, kind.takes("request")),
+            receive: keep(&self.receive, kind.takes("receive")),
+            virtualhost: keep(&self.virtualhost, kind.takes("virtualhost")),
+            http_method: keep(&self.http_method, kind.takes("http_method")),
+            expect_status: keep(&self.expect_status, kind.takes("expect_status")),
+            verify_tls: keep(&self.verify_tls, kind.takes("verify_tls")),
+            query: keep(&self.query, kind.takes("query")),
+            query_type: keep(&self.query_type, kind.takes("query_type")),
+            expect: keep(&self.expect, kind.takes("expect")),
+            command: keep(&self.command, kind.takes("command")),
         }
     }
 
@@ -761,13 +790,13 @@ fn is_default_conn_table_size(v: &u32) -> bool {
 fn default_pin_path() -> PathBuf {
     PathBuf::from(DEFAULT_PIN_PATH)
 }
-fn is_default_pin_path(v: &PathBuf) -> bool {
+fn is_default_pin_path(v: &Path) -> bool {
     v.as_os_str() == DEFAULT_PIN_PATH
 }
 fn default_socket() -> PathBuf {
     PathBuf::from(DEFAULT_SOCKET)
 }
-fn is_default_socket(v: &PathBuf) -> bool {
+fn is_default_socket(v: &Path) -> bool {
     v.as_os_str() == DEFAULT_SOCKET
 }
 fn default_gue_port() -> u16 {

@@ -275,7 +275,7 @@ impl Validator {
 
         if let Some(own) = &s.check {
             let inherited = Timing::defaults(defaults);
-            self.check_level(&svc_path, own, &svc_check, &Check::default(), &inherited);
+            self.check_level(&svc_path, own, &svc_check, &inherited);
         }
 
         // Missing required fields: blamed on a real's check if it chose the type, on the
@@ -289,7 +289,7 @@ impl Validator {
             let real_path = format!("services[{i}].reals[{j}].check");
             if let Some(own) = &r.check {
                 let inherited = Timing::over(&svc_check, &svc_path, defaults);
-                self.check_level(&real_path, own, &merged, &svc_check, &inherited);
+                self.check_level(&real_path, own, &merged, &inherited);
             }
             let chose_type = r.check.as_ref().is_some_and(|c| c.kind.is_some());
             for field in missing(&merged, s.port) {
@@ -318,16 +318,9 @@ impl Validator {
         self.fault(format!("{path}.{field}"), message);
     }
 
-    /// The fields a check block sets itself. `merged` is the block merged over `base` (the
-    /// service's check for a real's block, nothing for the service's).
-    fn check_level(
-        &mut self,
-        path: &str,
-        own: &Check,
-        merged: &Check,
-        base: &Check,
-        inherited: &Timing,
-    ) {
+    /// The fields a check block sets itself. `merged` is the block merged over what it
+    /// inherits (the service's check for a real's block), `inherited` its timing.
+    fn check_level(&mut self, path: &str, own: &Check, merged: &Check, inherited: &Timing) {
         let kind = merged.effective_kind();
 
         // Timing.
@@ -380,20 +373,6 @@ impl Validator {
                     format!("{path}.{field}"),
                     format!("{} (the check's type is {kind})", only_valid_for(field)),
                 );
-            }
-        }
-        if own.kind.is_some() {
-            for field in base.specific_fields() {
-                if !kind.takes(field) && !own.specific_fields().contains(&field) {
-                    self.fault(
-                        format!("{path}.type"),
-                        format!(
-                            "{kind} does not take the {field} set in the service's check; \
-                             {}",
-                            only_valid_for(field)
-                        ),
-                    );
-                }
             }
         }
 
@@ -586,7 +565,7 @@ pub fn is_prime(n: u32) -> bool {
     if n < 2 {
         return false;
     }
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         return n == 2;
     }
     let n = u64::from(n);
@@ -626,7 +605,8 @@ mod tests {
 
     #[test]
     fn regex_errors_are_one_line() {
-        let e = regex::Regex::new("(unclosed").unwrap_err();
+        let unclosed = String::from("(unclosed");
+        let e = regex::Regex::new(&unclosed).unwrap_err();
         assert_eq!(regex_reason(&e), "unclosed group");
     }
 }
