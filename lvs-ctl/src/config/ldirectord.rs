@@ -61,7 +61,7 @@ pub fn import_ldirectord(text: &str) -> Result<Import, ConfigError> {
     parser.build()
 }
 
-/// Seconds and the line that set them.
+/// A value and the line that set it.
 type Setting<T> = Option<(T, usize)>;
 
 #[derive(Default)]
@@ -516,8 +516,9 @@ impl Parser {
         }
     }
 
-    /// ldirectord lets a check run longer than the interval; lvs does not. `line` 0 (or
-    /// `default_line`) means ldirectord's default, not a directive.
+    /// ldirectord lets a check run longer than the interval; lvs does not: the timeout is cut to
+    /// the interval, with a warning on the directive's line (or `default`'s, for ldirectord's
+    /// default timeout).
     fn clamp_timeout(
         &mut self,
         timeout: Setting<u64>,
