@@ -3,6 +3,7 @@
 //! Pure cores (Maglev, config, rendering) are plain functions over plain data; only
 //! [`dataplane`] (and the raw syscalls of [`sys`] under it) touches the kernel.
 pub mod cli;
+pub mod config;
 pub mod dataplane;
 pub mod maglev;
 mod sys;

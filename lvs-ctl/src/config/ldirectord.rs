@@ -1,0 +1,1430 @@
+//! Import of an ldirectord configuration (`ldirectord.cf`) into a [`Config`].
+//!
+//! The importer follows ldirectord's own reading of the file (ldirectord 4.x, `read_config`):
+//! global `key = value` lines; `virtual=` / `virtual6=` lines opening a block whose indented
+//! lines belong to it; `#` comments; ldirectord's defaults (checktype `negotiate`, the service
+//! guessed from the port, udp for port 53, `failurecount` 1, quiescent `no`, timeouts 5s for
+//! checks and 30s for negotiate checks, a 10s interval).
+//!
+//! Whatever has no equivalent in lvs is reported as a [`Warning`] naming the line, never dropped
+//! silently: masq becomes dr, schedulers become maglev, fwmark services are skipped, e-mail
+//! alerts are ignored. The result is validated; if it still breaks a rule (an `ipip` real
+//! needs `global.tunnel.source_v4`, which ldirectord never had), the import fails with faults
+//! that name the ldirectord line.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::model::*;
+use super::{ConfigError, Fault};
+
+/// The outcome of [`import_ldirectord`]: a valid configuration and what did not carry over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Import {
+    /// The configuration (it passes [`Config::validate`]).
+    pub config: Config,
+    /// What was changed, guessed or left out, in line order.
+    pub warnings: Vec<Warning>,
+}
+
+/// Something of the ldirectord file that lvs does not do the same way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// 1-based line of the ldirectord file; 0 for the file as a whole.
+    pub line: usize,
+    /// What happened to it.
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        if self.line == 0 {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "line {}: {}", self.line, self.message)
+        }
+    }
+}
+
+/// Converts the text of an ldirectord.cf into a validated [`Config`] and warnings.
+///
+/// A line that ldirectord itself would refuse (a `real=` without forwarding method, a
+/// checkinterval that is not a number) is a [`ConfigError::Syntax`] naming it; a result that
+/// cannot be made valid is [`ConfigError::Invalid`], each fault's path starting with the line
+/// it comes from.
+pub fn import_ldirectord(text: &str) -> Result<Import, ConfigError> {
+    let mut parser = Parser::default();
+    parser.read(text)?;
+    parser.build()
+}
+
+/// A value and the line that set it.
+type Setting<T> = Option<(T, usize)>;
+
+#[derive(Default)]
+struct Parser {
+    warnings: Vec<Warning>,
+    globals: Settings,
+    fork: bool,
+    checkinterval: Setting<u64>,
+    maintenancedir: Setting<String>,
+    fallback: Setting<String>,
+    fallback6: Setting<String>,
+    virtuals: Vec<Virtual>,
+}
+
+/// Settings that ldirectord reads both globally and per virtual service.
+#[derive(Default, Clone)]
+struct Settings {
+    checktimeout: Setting<u64>,
+    negotiatetimeout: Setting<u64>,
+    failurecount: Setting<u32>,
+    quiescent: Setting<bool>,
+}
+
+/// A `virtual=` block as written.
+struct Virtual {
+    line: usize,
+    /// `None` for a block that cannot be imported (already warned about): its lines are read
+    /// but nothing comes of them.
+    endpoint: Option<(IpAddr, u16)>,
+    settings: Settings,
+    checkinterval: Setting<u64>,
+    reals: Vec<(String, usize)>,
+    checktype: Setting<String>,
+    service: Setting<String>,
+    protocol: Setting<Protocol>,
+    scheduler: Setting<String>,
+    schedflags: Setting<String>,
+    persistent: Setting<u64>,
+    fallback: Setting<String>,
+    servicename: Setting<String>,
+    request: Setting<String>,
+    receive: Setting<String>,
+    virtualhost: Setting<String>,
+    httpmethod: Setting<HttpMethod>,
+    checkport: Setting<u16>,
+    checkcommand: Setting<String>,
+}
+
+impl Virtual {
+    fn new(line: usize, endpoint: Option<(IpAddr, u16)>) -> Self {
+        Virtual {
+            line,
+            endpoint,
+            settings: Settings::default(),
+            checkinterval: None,
+            reals: Vec::new(),
+            checktype: None,
+            service: None,
+            protocol: None,
+            scheduler: None,
+            schedflags: None,
+            persistent: None,
+            fallback: None,
+            servicename: None,
+            request: None,
+            receive: None,
+            virtualhost: None,
+            httpmethod: None,
+            checkport: None,
+            checkcommand: None,
+        }
+    }
+}
+
+fn syntax(line: usize, message: impl Into<String>) -> ConfigError {
+    ConfigError::Syntax {
+        line,
+        column: 1,
+        message: message.into(),
+    }
+}
+
+/// Global directives lvs has no use for, with what to do instead.
+const IGNORED_GLOBAL: &[(&str, &str)] = &[
+    (
+        "autoreload",
+        "lvs does not watch its configuration file; reload it after a change",
+    ),
+    ("callback", "lvs has no configuration-change callback"),
+    ("logfile", "lvs logs to stderr"),
+    (
+        "supervised",
+        "lvs runs in the foreground under its service manager",
+    ),
+    ("execute", "lvs runs one configuration per instance"),
+    ("emailalert", "use global.on_change to send alerts"),
+    ("emailalertfreq", "use global.on_change to send alerts"),
+    ("emailalertstatus", "use global.on_change to send alerts"),
+    ("emailalertfrom", "use global.on_change to send alerts"),
+    ("smtp", "use global.on_change to send alerts"),
+    (
+        "fallbackcommand",
+        "global.on_change is run on every real state change",
+    ),
+    ("cleanstop", "lvs keeps its tables when it stops"),
+    ("readdquiescent", "lvs keeps quiescent reals in its tables"),
+    (
+        "checkcount",
+        "deprecated in ldirectord; use failurecount (imported as fall)",
+    ),
+    (
+        "connecttimeout",
+        "deprecated in ldirectord in favour of negotiatetimeout",
+    ),
+    (
+        "timeout",
+        "deprecated in ldirectord in favour of checktimeout and negotiatetimeout",
+    ),
+];
+
+/// Directives of a virtual block lvs has no use for.
+const IGNORED_VIRTUAL: &[(&str, &str)] = &[
+    ("login", "the checks of lvs do not log in"),
+    ("passwd", "the checks of lvs do not log in"),
+    ("database", "lvs has no SQL check"),
+    ("secret", "lvs has no RADIUS check"),
+    ("load", "lvs has no load check"),
+    ("ops", "lvs has no one-packet scheduling"),
+    ("emailalert", "use global.on_change to send alerts"),
+    ("emailalertfreq", "use global.on_change to send alerts"),
+    ("emailalertstatus", "use global.on_change to send alerts"),
+    ("smtp", "use global.on_change to send alerts"),
+    (
+        "fallbackcommand",
+        "global.on_change is run on every real state change",
+    ),
+    ("monitorfile", "lvs logs check results itself"),
+    ("cleanstop", "lvs keeps its tables when it stops"),
+    (
+        "comment",
+        "lvs has no comment field (keep it as a YAML comment)",
+    ),
+    (
+        "checkcount",
+        "deprecated in ldirectord; use failurecount (imported as fall)",
+    ),
+    (
+        "connecttimeout",
+        "deprecated in ldirectord in favour of negotiatetimeout",
+    ),
+];
+
+impl Parser {
+    fn warn(&mut self, line: usize, message: impl Into<String>) {
+        let message = message.into();
+        if !self
+            .warnings
+            .iter()
+            .any(|w| w.line == line && w.message == message)
+        {
+            self.warnings.push(Warning { line, message });
+        }
+    }
+
+    fn read(&mut self, text: &str) -> Result<(), ConfigError> {
+        let mut in_block = false;
+        for (i, raw) in text.lines().enumerate() {
+            let line = i + 1;
+            let content = strip_comment(raw);
+            if content.trim().is_empty() {
+                continue;
+            }
+            let indented = content.starts_with([' ', '\t']);
+            if !indented {
+                in_block = false;
+            }
+            let Some((key, value)) = split_directive(content.trim()) else {
+                self.warn(
+                    line,
+                    format!(
+                        "{:?} is not a `key = value` directive; ignored",
+                        content.trim()
+                    ),
+                );
+                continue;
+            };
+            if indented {
+                if in_block {
+                    self.virtual_directive(line, &key, value)?;
+                } else {
+                    self.warn(
+                        line,
+                        format!("indented `{key}` outside a virtual block; ignored"),
+                    );
+                }
+                continue;
+            }
+            match key.as_str() {
+                "virtual" | "virtual6" => {
+                    let endpoint = self.virtual_endpoint(line, &key, value);
+                    self.virtuals.push(Virtual::new(line, endpoint));
+                    in_block = true;
+                }
+                _ => self.global_directive(line, &key, value)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn global_directive(&mut self, line: usize, key: &str, value: &str) -> Result<(), ConfigError> {
+        match key {
+            "checktimeout" => self.globals.checktimeout = Some((seconds(line, key, value)?, line)),
+            "negotiatetimeout" => {
+                self.globals.negotiatetimeout = Some((seconds(line, key, value)?, line))
+            }
+            "checkinterval" => self.checkinterval = Some((seconds(line, key, value)?, line)),
+            "failurecount" => self.globals.failurecount = Some((count(line, key, value)?, line)),
+            "quiescent" => self.globals.quiescent = Some((yes_no(line, key, value)?, line)),
+            "fork" => self.fork = yes_no(line, key, value)?,
+            "maintenancedir" => self.maintenancedir = Some((unquote(value).to_owned(), line)),
+            "fallback" => self.fallback = Some((value.to_owned(), line)),
+            "fallback6" => self.fallback6 = Some((value.to_owned(), line)),
+            _ => match IGNORED_GLOBAL.iter().find(|(k, _)| *k == key) {
+                Some((_, why)) => {
+                    self.warn(line, format!("{key} has no equivalent: {why}; ignored"))
+                }
+                None => self.warn(line, format!("unknown directive `{key}`; ignored")),
+            },
+        }
+        Ok(())
+    }
+
+    /// The address and port of `virtual=` / `virtual6=`, or `None` (with a warning) for a
+    /// block that cannot be imported.
+    fn virtual_endpoint(&mut self, line: usize, key: &str, value: &str) -> Option<(IpAddr, u16)> {
+        let value = value.trim();
+        if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+            self.warn(
+                line,
+                format!(
+                    "firewall-mark service {value} is not supported (lvs balances addresses and \
+                     ports); the block is skipped"
+                ),
+            );
+            return None;
+        }
+        let parsed = split_host_port(value).and_then(|(host, port)| {
+            let addr = host.parse::<IpAddr>().ok()?;
+            Some((addr, port?))
+        });
+        let Some((addr, port)) = parsed else {
+            self.warn(
+                line,
+                format!(
+                    "{key} {value:?} is not an address and port (host names are not resolved); \
+                     the block is skipped"
+                ),
+            );
+            return None;
+        };
+        let Some(port) = port_number(port) else {
+            self.warn(
+                line,
+                format!("{key}: unknown port {port:?}; the block is skipped"),
+            );
+            return None;
+        };
+        match (key, addr) {
+            ("virtual", IpAddr::V6(_)) => self.warn(
+                line,
+                "an IPv6 service should be written virtual6= in ldirectord",
+            ),
+            ("virtual6", IpAddr::V4(_)) => self.warn(
+                line,
+                "an IPv4 service should be written virtual= in ldirectord",
+            ),
+            _ => {}
+        }
+        Some((addr, port))
+    }
+
+    fn virtual_directive(
+        &mut self,
+        line: usize,
+        key: &str,
+        value: &str,
+    ) -> Result<(), ConfigError> {
+        let v = self.virtuals.last_mut().expect("in a block");
+        let set = |v: &str| Some((unquote(v).to_owned(), line));
+        match key {
+            "real" | "real6" => v.reals.push((value.to_owned(), line)),
+            "fallback" | "fallback6" => v.fallback = set(value),
+            "checktype" => v.checktype = set(value),
+            "service" => v.service = set(&value.to_ascii_lowercase()),
+            "request" => v.request = set(value),
+            "receive" => v.receive = set(value),
+            "virtualhost" => v.virtualhost = set(value),
+            "checkcommand" => v.checkcommand = set(value),
+            "servicename" => v.servicename = set(value),
+            "scheduler" => v.scheduler = set(value),
+            "schedflags" => v.schedflags = set(value),
+            "checkport" => {
+                let port = value
+                    .trim()
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or_else(|| syntax(line, format!("checkport {value:?} is not a port")))?;
+                v.checkport = Some((port, line));
+            }
+            "httpmethod" => {
+                let method = match value.trim().to_ascii_uppercase().as_str() {
+                    "GET" => HttpMethod::Get,
+                    "HEAD" => HttpMethod::Head,
+                    _ => {
+                        return Err(syntax(
+                            line,
+                            format!("httpmethod {value:?} is not GET or HEAD"),
+                        ));
+                    }
+                };
+                v.httpmethod = Some((method, line));
+            }
+            "protocol" => match value.trim() {
+                "tcp" => v.protocol = Some((Protocol::Tcp, line)),
+                "udp" => v.protocol = Some((Protocol::Udp, line)),
+                "fwm" => {
+                    if v.endpoint.take().is_some() {
+                        self.warn(
+                            line,
+                            "protocol fwm (firewall marks) is not supported; the block is skipped",
+                        );
+                    }
+                }
+                other => {
+                    return Err(syntax(
+                        line,
+                        format!("protocol {other:?} is not tcp, udp or fwm"),
+                    ));
+                }
+            },
+            "persistent" => v.persistent = Some((seconds(line, key, value)?, line)),
+            "netmask" => self.warn(
+                line,
+                format!(
+                    "netmask {} is not supported: persistence hashes the whole client address; \
+                     ignored",
+                    value.trim()
+                ),
+            ),
+            "checktimeout" => v.settings.checktimeout = Some((seconds(line, key, value)?, line)),
+            "negotiatetimeout" => {
+                v.settings.negotiatetimeout = Some((seconds(line, key, value)?, line))
+            }
+            "failurecount" => v.settings.failurecount = Some((count(line, key, value)?, line)),
+            "quiescent" => v.settings.quiescent = Some((yes_no(line, key, value)?, line)),
+            "checkinterval" => v.checkinterval = Some((seconds(line, key, value)?, line)),
+            _ => match IGNORED_VIRTUAL.iter().find(|(k, _)| *k == key) {
+                Some((_, why)) => {
+                    self.warn(line, format!("{key} has no equivalent: {why}; ignored"))
+                }
+                None => self.warn(line, format!("unknown directive `{key}`; ignored")),
+            },
+        }
+        Ok(())
+    }
+
+    fn build(mut self) -> Result<Import, ConfigError> {
+        let mut global = Global::new(vec!["eth0".into()]);
+        self.warn(
+            0,
+            "ldirectord has no equivalent of global.interfaces: set to [eth0]; set it to the \
+             interfaces where the VIP traffic arrives",
+        );
+
+        // Check defaults: ldirectord brings a real back on its first good check (rise 1).
+        let interval = self.checkinterval.map_or(10, |(s, _)| s);
+        let interval_line = self.checkinterval.map_or(0, |(_, l)| l);
+        let timeout = self.globals.checktimeout.or(self.globals.negotiatetimeout);
+        let timeout = self.clamp_timeout(timeout, (5, interval_line), interval);
+        global.check_defaults = CheckDefaults {
+            interval: Duration::from_secs(interval),
+            timeout: Duration::from_secs(timeout),
+            fall: self.globals.failurecount.map_or(1, |(n, _)| n),
+            rise: 1,
+        };
+
+        if let Some((dir, line)) = self.maintenancedir.clone() {
+            if dir.starts_with('/') {
+                global.maintenance_dir = Some(PathBuf::from(dir));
+                self.warn(
+                    line,
+                    "maintenance files are named after the real's address (\"198.18.1.2\" or \
+                     \"198.18.1.2:80\"), not its host name",
+                );
+            } else {
+                self.warn(
+                    line,
+                    format!("maintenancedir {dir:?} is not an absolute path; ignored"),
+                );
+            }
+        }
+
+        let mut services = Vec::new();
+        // Lines of each service and of each of its reals, to name them in faults.
+        let mut origins = Vec::new();
+        let virtuals = std::mem::take(&mut self.virtuals);
+        let mut names = HashSet::new();
+        let mut endpoints: HashMap<(IpAddr, u16, Protocol), usize> = HashMap::new();
+        for v in &virtuals {
+            let Some(mut service) = self.service(v, &global.check_defaults) else {
+                continue;
+            };
+            let key = (service.vip, service.port, service.protocol);
+            if let Some(first) = endpoints.get(&key) {
+                self.warn(
+                    v.line,
+                    format!(
+                        "{} is already defined on line {first}; this block is skipped",
+                        service.endpoint()
+                    ),
+                );
+                continue;
+            }
+            endpoints.insert(key, v.line);
+            if let Some(name) = &service.name
+                && !names.insert(name.clone())
+            {
+                let line = v.servicename.as_ref().map_or(v.line, |(_, l)| *l);
+                self.warn(
+                    line,
+                    format!("servicename {name:?} is used twice; this service is left unnamed"),
+                );
+                service.name = None;
+            }
+            let real_lines = self.reals(v, &mut service);
+            origins.push((v.line, real_lines));
+            services.push(service);
+        }
+
+        let config = Config { global, services };
+        self.warnings.sort_by_key(|w| w.line);
+        match config.validate() {
+            Ok(()) => Ok(Import {
+                config,
+                warnings: self.warnings,
+            }),
+            Err(ConfigError::Invalid(faults)) => Err(ConfigError::Invalid(
+                faults.into_iter().map(|f| locate(f, &origins)).collect(),
+            )),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// ldirectord lets a check run longer than the interval; lvs does not: the timeout is cut to
+    /// the interval, with a warning on the directive's line (or `default`'s, for ldirectord's
+    /// default timeout).
+    fn clamp_timeout(
+        &mut self,
+        timeout: Setting<u64>,
+        default: (u64, usize),
+        interval: u64,
+    ) -> u64 {
+        let (timeout, line, what) = match timeout {
+            Some((t, line)) => (t, line, "check timeout"),
+            None => (default.0, default.1, "ldirectord's default check timeout"),
+        };
+        if timeout > interval {
+            self.warn(
+                line,
+                format!(
+                    "{what} {timeout}s is longer than the check interval {interval}s; lvs \
+                     needs timeout <= interval: imported as {interval}s"
+                ),
+            );
+            interval
+        } else {
+            timeout
+        }
+    }
+
+    /// The service of a virtual block, without its reals; `None` if it is skipped.
+    fn service(&mut self, v: &Virtual, defaults: &CheckDefaults) -> Option<Service> {
+        let (vip, port) = v.endpoint?;
+        let mut s = Service::new(vip, port);
+        s.protocol = match v.protocol {
+            Some((p, _)) => p,
+            None if port == 53 => Protocol::Udp,
+            None => Protocol::Tcp,
+        };
+        s.name = v.servicename.as_ref().map(|(n, _)| n.trim().to_owned());
+        s.quiescent = v
+            .settings
+            .quiescent
+            .or(self.globals.quiescent)
+            .is_some_and(|(q, _)| q);
+
+        // Scheduling: ipvs' mh and sh hash the client address only unless told to add the port.
+        let flags = v.schedflags.as_ref().map_or("", |(f, _)| f.as_str());
+        match &v.scheduler {
+            Some((name, _)) if name == "mh" || name == "sh" => {
+                s.persistent = !flags.contains(&format!("{name}-port"));
+            }
+            Some((name, line)) => self.warn(
+                *line,
+                format!("scheduler {name} is not supported; imported as maglev (weights are kept)"),
+            ),
+            None => {}
+        }
+        if let Some((_, line)) = &v.schedflags
+            && !matches!(&v.scheduler, Some((n, _)) if n == "mh" || n == "sh")
+        {
+            self.warn(
+                *line,
+                format!("schedflags {flags:?} do not apply to maglev; ignored"),
+            );
+        }
+        if let Some((secs, line)) = v.persistent {
+            s.persistent = true;
+            self.warn(
+                line,
+                format!(
+                    "persistent timeout {secs}s is not applicable: lvs keeps a client on one real \
+                     by hashing its address (imported as persistent: true)"
+                ),
+            );
+        }
+
+        s.fallback = self.fallback(v, vip, port);
+        s.check = self.check(v, s.protocol, port, defaults);
+        Some(s)
+    }
+
+    fn fallback(&mut self, v: &Virtual, vip: IpAddr, port: u16) -> Option<IpAddr> {
+        let (text, line) = match (&v.fallback, vip) {
+            (Some(f), _) => f.clone(),
+            (None, IpAddr::V4(_)) => self.fallback.clone()?,
+            (None, IpAddr::V6(_)) => self.fallback6.clone()?,
+        };
+        let mut words = text.split_whitespace();
+        let spec = words.next().unwrap_or("");
+        let method = words.next().unwrap_or("gate");
+        let Some((host, fb_port)) = split_host_port(spec) else {
+            self.warn(
+                line,
+                format!("fallback {spec:?} is not an address; ignored"),
+            );
+            return None;
+        };
+        let Ok(addr) = host.parse::<IpAddr>() else {
+            self.warn(
+                line,
+                format!(
+                    "fallback {host:?} is not an address (host names are not resolved); ignored"
+                ),
+            );
+            return None;
+        };
+        if addr.is_loopback() {
+            self.warn(
+                line,
+                format!(
+                    "fallback {spec} is this director itself; lvs forwards the fallback by dr to \
+                     another host, so it is not imported for {}",
+                    endpoint(vip, port)
+                ),
+            );
+            return None;
+        }
+        if addr.is_ipv4() != vip.is_ipv4() {
+            self.warn(
+                line,
+                format!(
+                    "fallback {spec} is not of the family of {}; ignored",
+                    endpoint(vip, port)
+                ),
+            );
+            return None;
+        }
+        if method != "gate" {
+            self.warn(
+                line,
+                format!(
+                    "{method} forwarding is not supported for the fallback; {spec} imported as dr"
+                ),
+            );
+        }
+        if let Some(p) = fb_port.and_then(port_number)
+            && p != port
+        {
+            self.warn(
+                line,
+                format!("dr cannot change the port: fallback {spec} receives port {port}"),
+            );
+        }
+        Some(addr)
+    }
+
+    /// The service's check from checktype, service, request, receive and the timeouts.
+    fn check(
+        &mut self,
+        v: &Virtual,
+        protocol: Protocol,
+        port: u16,
+        defaults: &CheckDefaults,
+    ) -> Option<Check> {
+        let checktype = v
+            .checktype
+            .as_ref()
+            .map_or("negotiate", |(t, _)| t.as_str());
+        let type_line = v.checktype.as_ref().map_or(v.line, |(_, l)| *l);
+        let service = match &v.service {
+            Some((s, _)) => s.clone(),
+            None => service_of_port(port).to_owned(),
+        };
+        let service_line = v.service.as_ref().map_or(type_line, |(_, l)| *l);
+        let negotiate = |p: &mut Parser| -> CheckType {
+            match service.as_str() {
+                "http" => CheckType::Http,
+                "https" => {
+                    p.warn(
+                        service_line,
+                        "ldirectord does not verify certificates: imported with verify_tls: false",
+                    );
+                    CheckType::Https
+                }
+                "dns" => CheckType::Dns,
+                "none" => {
+                    p.warn(
+                        service_line,
+                        "a negotiate check of service none always succeeds in ldirectord; \
+                         imported as type on",
+                    );
+                    CheckType::On
+                }
+                other => {
+                    let kind = connect_for(protocol);
+                    p.warn(
+                        service_line,
+                        format!(
+                            "negotiate checks of service {other} are not supported; imported as \
+                             a {kind} check"
+                        ),
+                    );
+                    kind
+                }
+            }
+        };
+        let (kind, uses_negotiate_timeout) = match checktype {
+            "negotiate" => (negotiate(self), true),
+            "connect" if protocol == Protocol::Udp => {
+                self.warn(
+                    type_line,
+                    "ldirectord checks udp services with connect by ping; imported as type ping",
+                );
+                (CheckType::Ping, false)
+            }
+            "connect" => (CheckType::Connect, false),
+            "ping" => (CheckType::Ping, false),
+            "on" => (CheckType::On, false),
+            "off" => (CheckType::Off, false),
+            "external" => (CheckType::External, false),
+            "external-perl" => {
+                self.warn(
+                    type_line,
+                    "external-perl is run as an external command (type external)",
+                );
+                (CheckType::External, false)
+            }
+            n if n.parse::<u32>().is_ok() => {
+                let kind = negotiate(self);
+                self.warn(
+                    type_line,
+                    format!(
+                        "combined checks (checktype={n}: connect, negotiate every {n}th time) are \
+                         not supported; imported as the negotiate check ({kind})"
+                    ),
+                );
+                (kind, true)
+            }
+            other => {
+                self.warn(
+                    type_line,
+                    format!("unknown checktype {other:?}; imported as a connect check"),
+                );
+                (connect_for(protocol), false)
+            }
+        };
+
+        let mut check = Check::default();
+        if kind != CheckType::Connect {
+            check.kind = Some(kind);
+        }
+
+        // Timing, as ldirectord resolves it per virtual service.
+        let (vs, g) = (&v.settings, &self.globals);
+        let (timeout, default) = if uses_negotiate_timeout {
+            let t = vs.negotiatetimeout.or(vs.checktimeout);
+            (t.or(g.negotiatetimeout).or(g.checktimeout), (30, type_line))
+        } else {
+            let t = vs.checktimeout.or(vs.negotiatetimeout);
+            (t.or(g.checktimeout).or(g.negotiatetimeout), (5, type_line))
+        };
+        let mut interval = defaults.interval;
+        if let Some((secs, line)) = v.checkinterval {
+            if self.fork {
+                interval = Duration::from_secs(secs);
+                if interval != defaults.interval {
+                    check.interval = Some(interval);
+                }
+            } else {
+                self.warn(
+                    line,
+                    "ldirectord ignores a virtual service's checkinterval unless fork = yes; \
+                     ignored",
+                );
+            }
+        }
+        // on and off run nothing: their timeout does not matter.
+        let timeout = if matches!(kind, CheckType::On | CheckType::Off) {
+            defaults.timeout.as_secs()
+        } else {
+            self.clamp_timeout(timeout, default, interval.as_secs())
+        };
+        if Duration::from_secs(timeout) != defaults.timeout {
+            check.timeout = Some(Duration::from_secs(timeout));
+        }
+        if let Some((n, _)) = vs.failurecount
+            && n != defaults.fall
+        {
+            check.fall = Some(n);
+        }
+
+        if let Some((p, line)) = v.checkport {
+            if kind.takes("port") {
+                if p != port {
+                    check.port = Some(p);
+                }
+            } else {
+                self.warn(
+                    line,
+                    format!("checkport is not used by a {kind} check; ignored"),
+                );
+            }
+        }
+        if let Some((cmd, line)) = &v.checkcommand {
+            if kind == CheckType::External {
+                check.command = Some(cmd.clone());
+            } else {
+                self.warn(
+                    *line,
+                    format!("checkcommand is not used by a {kind} check; ignored"),
+                );
+            }
+        } else if kind == CheckType::External {
+            self.warn(
+                type_line,
+                "checktype external without checkcommand runs /bin/true in ldirectord; imported \
+                 as such",
+            );
+            check.command = Some("/bin/true".into());
+        }
+        let request = v.request.as_ref().map(|(r, l)| (r.as_str(), *l));
+        let receive = v.receive.as_ref().map(|(r, l)| (r.as_str(), *l));
+        self.request_receive(&mut check, kind, request, receive);
+        if let Some((host, line)) = &v.virtualhost {
+            if kind.takes("virtualhost") {
+                check.virtualhost = Some(host.clone());
+            } else {
+                self.warn(
+                    *line,
+                    format!("virtualhost is not used by a {kind} check; ignored"),
+                );
+            }
+        }
+        if let Some((method, line)) = v.httpmethod {
+            if !kind.takes("http_method") {
+                self.warn(
+                    line,
+                    format!("httpmethod is not used by a {kind} check; ignored"),
+                );
+            } else if method == HttpMethod::Head {
+                check.http_method = Some(method);
+                if check.receive.take().is_some() {
+                    self.warn(line, "a HEAD request has no body: receive is ignored");
+                }
+            }
+        }
+        if kind == CheckType::Https {
+            check.verify_tls = Some(false);
+        }
+
+        (check != Check::default()).then_some(check)
+    }
+
+    /// Sets request/receive (http, https) or query/expect (dns) from ldirectord's strings.
+    fn request_receive(
+        &mut self,
+        check: &mut Check,
+        kind: CheckType,
+        request: Option<(&str, usize)>,
+        receive: Option<(&str, usize)>,
+    ) {
+        match kind {
+            CheckType::Http | CheckType::Https => {
+                if let Some((req, line)) = request {
+                    if req.starts_with("http://") || req.starts_with("https://") {
+                        self.warn(
+                            line,
+                            format!(
+                                "request {req:?} is a URL; lvs requests a path of the real: \
+                                 ignored"
+                            ),
+                        );
+                    } else {
+                        let path = if req.starts_with('/') {
+                            req.to_owned()
+                        } else {
+                            format!("/{req}")
+                        };
+                        if path != DEFAULT_HTTP_REQUEST {
+                            check.request = Some(path.replace(' ', "%20"));
+                        }
+                    }
+                }
+                if let Some((re, line)) = receive
+                    && !re.is_empty()
+                {
+                    match regex::Regex::new(re) {
+                        Ok(_) => check.receive = Some(re.to_owned()),
+                        Err(e) => self.warn(
+                            line,
+                            format!(
+                                "receive {re:?} is not a regex lvs understands ({}); ignored",
+                                e.to_string().lines().last().unwrap_or_default()
+                            ),
+                        ),
+                    }
+                }
+            }
+            CheckType::Dns => {
+                match request {
+                    Some((req, _)) => {
+                        let name = req.trim_start_matches('/');
+                        match name.parse::<IpAddr>() {
+                            Ok(addr) => {
+                                check.query = Some(reverse_name(addr));
+                                check.query_type = Some(QueryType::Ptr);
+                            }
+                            Err(_) => check.query = Some(name.to_owned()),
+                        }
+                    }
+                    None => {
+                        // ldirectord would look up "" and fail; the root is a safe stand-in.
+                        check.query = Some(".".into());
+                        check.query_type = Some(QueryType::Ns);
+                    }
+                }
+                if let Some((re, line)) = receive
+                    && !re.is_empty()
+                {
+                    let text = re.replace("\\.", ".");
+                    if text.contains(['\\', '^', '$', '*', '+', '?', '(', ')', '[', ']', '{', '|'])
+                    {
+                        self.warn(
+                            line,
+                            format!(
+                                "receive {re:?} is a regex in ldirectord; lvs looks for it as \
+                                 plain text in the answers"
+                            ),
+                        );
+                        check.expect = Some(re.to_owned());
+                    } else {
+                        check.expect = Some(text);
+                    }
+                }
+                if request.is_none()
+                    && let Some((_, line)) = receive
+                {
+                    self.warn(
+                        line,
+                        "a dns check without request: lvs asks for the root NS",
+                    );
+                }
+            }
+            _ => {
+                for (what, setting) in [("request", request), ("receive", receive)] {
+                    if let Some((_, line)) = setting {
+                        self.warn(
+                            line,
+                            format!("{what} is not used by a {kind} check; ignored"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds the reals of `v` to `service`; returns the line of each real added.
+    fn reals(&mut self, v: &Virtual, service: &mut Service) -> Vec<usize> {
+        let mut lines = Vec::new();
+        let mut seen: HashMap<IpAddr, usize> = HashMap::new();
+        let kind = service
+            .check
+            .as_ref()
+            .map_or(CheckType::Connect, Check::effective_kind);
+        for (text, line) in &v.reals {
+            let line = *line;
+            let Some(real) = self.parse_real(text, line) else {
+                continue;
+            };
+            for address in real.addresses {
+                let shown = match (address, real.port) {
+                    (IpAddr::V6(a), Some(p)) => format!("[{a}]:{p}"),
+                    (a, Some(p)) => format!("{a}:{p}"),
+                    (a, None) => a.to_string(),
+                };
+                if address.is_ipv4() != service.vip.is_ipv4() {
+                    self.warn(
+                        line,
+                        format!(
+                            "real {shown} is not of the family of {}; skipped",
+                            service.endpoint()
+                        ),
+                    );
+                    continue;
+                }
+                if let Some(first) = seen.get(&address) {
+                    self.warn(
+                        line,
+                        format!(
+                            "real {shown} repeats the real of line {first}: lvs balances on \
+                             addresses; skipped"
+                        ),
+                    );
+                    continue;
+                }
+                let method = match real.method.as_str() {
+                    "gate" => Method::Dr,
+                    "ipip" => Method::Ipip,
+                    _ => {
+                        self.warn(
+                            line,
+                            format!(
+                                "masq forwarding is not supported; real {shown} imported as dr"
+                            ),
+                        );
+                        Method::Dr
+                    }
+                };
+                if let Some(p) = real.port
+                    && p != service.port
+                    && p != 0
+                {
+                    self.warn(
+                        line,
+                        format!(
+                            "dr and ipip cannot change the port: real {shown} receives port {}",
+                            service.port
+                        ),
+                    );
+                }
+                seen.insert(address, line);
+                let mut r = Real::new(address);
+                r.method = method;
+                r.weight = real.weight;
+                if real.request.is_some() || real.receive.is_some() {
+                    let mut check = Check::default();
+                    let request = real.request.as_deref().map(|r| (r, line));
+                    let receive = real.receive.as_deref().map(|r| (r, line));
+                    self.request_receive(&mut check, kind, request, receive);
+                    if check != Check::default() {
+                        r.check = Some(check);
+                    }
+                }
+                service.reals.push(r);
+                lines.push(line);
+            }
+        }
+        lines
+    }
+
+    /// One `real=` line: `ip[->ip][:port] gate|masq|ipip [weight] ["request", "receive"]
+    /// [l:N] [u:N]`. `None` (with a warning) if it cannot be imported.
+    fn parse_real(&mut self, text: &str, line: usize) -> Option<RealLine> {
+        let tokens = tokenize(text);
+        let Some((spec, _)) = tokens.first() else {
+            self.warn(line, "real without address; skipped");
+            return None;
+        };
+        let Some((method, _)) = tokens.get(1) else {
+            self.warn(
+                line,
+                format!("real {spec} has no forwarding method (gate, masq or ipip); skipped"),
+            );
+            return None;
+        };
+        if !matches!(method.as_str(), "gate" | "masq" | "ipip") {
+            self.warn(
+                line,
+                format!(
+                    "real {spec}: forwarding method {method:?} is not gate, masq or ipip; skipped"
+                ),
+            );
+            return None;
+        }
+        // A range's first address has no port: split at the last "->".
+        let (range, port) = match spec.rsplit_once("->") {
+            Some((first, last)) => {
+                let (last, port) = split_host_port(last).unwrap_or((last, None));
+                (format!("{first}->{last}"), port)
+            }
+            None => {
+                let (host, port) = split_host_port(spec).unwrap_or((spec.as_str(), None));
+                (host.to_owned(), port)
+            }
+        };
+        let port = match port {
+            Some(p) => match port_number(p) {
+                Some(n) => Some(n),
+                None => {
+                    self.warn(line, format!("real {spec}: unknown port {p:?}; skipped"));
+                    return None;
+                }
+            },
+            None => None,
+        };
+        let addresses = match range.split_once("->") {
+            Some((first, last)) => self.range(line, spec, first, last)?,
+            None => match strip_brackets(&range).parse::<IpAddr>() {
+                Ok(a) => vec![a],
+                Err(_) => {
+                    self.warn(
+                        line,
+                        format!(
+                            "real {spec} is not an address (host names are not resolved); skipped"
+                        ),
+                    );
+                    return None;
+                }
+            },
+        };
+
+        let mut real = RealLine {
+            addresses,
+            port,
+            method: method.clone(),
+            weight: 1,
+            request: None,
+            receive: None,
+        };
+        let mut rest = tokens[2..].iter().peekable();
+        if let Some((w, false)) = rest.peek()
+            && let Ok(weight) = w.parse::<u64>()
+        {
+            rest.next();
+            real.weight = u32::try_from(weight.min(65535)).expect("clamped");
+            if weight > 65535 {
+                self.warn(
+                    line,
+                    format!("real {spec}: weight {weight} is over 65535; imported as 65535"),
+                );
+            }
+        }
+        if let Some((_, true)) = rest.peek() {
+            let (request, _) = rest.next().expect("peeked");
+            real.request = Some(request.clone());
+            match rest.next() {
+                Some((receive, true)) => real.receive = Some(receive.clone()),
+                _ => self.warn(
+                    line,
+                    format!("real {spec}: a request without receive string"),
+                ),
+            }
+        }
+        for (token, _) in rest {
+            if token.starts_with("l:") || token.starts_with("u:") {
+                self.warn(
+                    line,
+                    format!(
+                        "real {spec}: connection thresholds ({token}) are not supported; ignored"
+                    ),
+                );
+            } else {
+                self.warn(
+                    line,
+                    format!("real {spec}: {token:?} is not understood; ignored"),
+                );
+            }
+        }
+        Some(real)
+    }
+
+    /// The addresses of an IPv4 range `first->last`.
+    fn range(&mut self, line: usize, spec: &str, first: &str, last: &str) -> Option<Vec<IpAddr>> {
+        const MAX_RANGE: u32 = 4096;
+        let (Ok(a), Ok(b)) = (first.parse::<Ipv4Addr>(), last.parse::<Ipv4Addr>()) else {
+            self.warn(
+                line,
+                format!(
+                    "real {spec}: ranges are only of IPv4 addresses (host names are not \
+                     resolved); skipped"
+                ),
+            );
+            return None;
+        };
+        let (a, b) = (u32::from(a), u32::from(b));
+        if a > b {
+            self.warn(
+                line,
+                format!("real {spec}: the range is backwards; skipped"),
+            );
+            return None;
+        }
+        if b - a >= MAX_RANGE {
+            self.warn(
+                line,
+                format!("real {spec}: more than {MAX_RANGE} addresses; skipped"),
+            );
+            return None;
+        }
+        Some((a..=b).map(|n| IpAddr::V4(Ipv4Addr::from(n))).collect())
+    }
+}
+
+struct RealLine {
+    addresses: Vec<IpAddr>,
+    port: Option<u16>,
+    method: String,
+    weight: u32,
+    request: Option<String>,
+    receive: Option<String>,
+}
+
+/// Rewrites a fault's path to start with the ldirectord line it comes from.
+fn locate(fault: Fault, origins: &[(usize, Vec<usize>)]) -> Fault {
+    let line = parse_index(&fault.path, "services[").and_then(|(svc, rest)| {
+        let (virtual_line, reals) = origins.get(svc)?;
+        match parse_index(rest, ".reals[") {
+            Some((real, _)) => reals.get(real).copied(),
+            None => Some(*virtual_line),
+        }
+    });
+    match line {
+        Some(line) => Fault {
+            path: format!("line {line} ({})", fault.path),
+            message: fault.message,
+        },
+        None => fault,
+    }
+}
+
+fn parse_index<'a>(text: &'a str, prefix: &str) -> Option<(usize, &'a str)> {
+    let rest = text.strip_prefix(prefix)?;
+    let (n, rest) = rest.split_once(']')?;
+    Some((n.parse().ok()?, rest))
+}
+
+// ---- lexical helpers ---------------------------------------------------------------------------
+
+/// The line without a `#` comment (a `#` inside double quotes is kept).
+fn strip_comment(line: &str) -> &str {
+    let mut quoted = false;
+    for (i, c) in line.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '#' if !quoted => return &line[..i],
+            _ => {}
+        }
+    }
+    line
+}
+
+/// `key = value` (the key lowercased), or `None` if there is no `=`.
+fn split_directive(line: &str) -> Option<(String, &str)> {
+    let (key, value) = line.split_once('=')?;
+    let key = key.trim();
+    if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return None;
+    }
+    Some((key.to_ascii_lowercase(), value.trim()))
+}
+
+fn unquote(value: &str) -> &str {
+    let v = value.trim();
+    v.strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(v)
+}
+
+/// Whitespace- (and comma-) separated words; double-quoted strings are one word, marked `true`.
+fn tokenize(text: &str) -> Vec<(String, bool)> {
+    let mut tokens = Vec::new();
+    let mut chars = text.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() || c == ',' {
+            chars.next();
+        } else if c == '"' {
+            chars.next();
+            let word: String = chars.by_ref().take_while(|&c| c != '"').collect();
+            tokens.push((word, true));
+        } else {
+            let mut word = String::new();
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() || c == ',' {
+                    break;
+                }
+                word.push(c);
+                chars.next();
+            }
+            tokens.push((word, false));
+        }
+    }
+    tokens
+}
+
+/// `host:port`, `[v6]:port`, `host` or `[v6]`; the port is `None` when absent. An IPv6 address
+/// without brackets is taken whole.
+fn split_host_port(spec: &str) -> Option<(&str, Option<&str>)> {
+    let spec = spec.trim();
+    if spec.is_empty() {
+        return None;
+    }
+    if let Some(rest) = spec.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        return match after.strip_prefix(':') {
+            Some(port) => Some((host, Some(port))),
+            None if after.is_empty() => Some((host, None)),
+            None => None,
+        };
+    }
+    if spec.matches(':').count() > 1 {
+        return Some((spec, None));
+    }
+    match spec.split_once(':') {
+        Some((host, port)) => Some((host, Some(port))),
+        None => Some((spec, None)),
+    }
+}
+
+/// Well-known service names ldirectord resolves through /etc/services.
+const SERVICE_PORTS: &[(&str, u16)] = &[
+    ("ftp", 21),
+    ("ssh", 22),
+    ("smtp", 25),
+    ("domain", 53),
+    ("http", 80),
+    ("www", 80),
+    ("pop3", 110),
+    ("nntp", 119),
+    ("imap", 143),
+    ("imap2", 143),
+    ("ldap", 389),
+    ("https", 443),
+    ("submission", 587),
+    ("ldaps", 636),
+    ("imaps", 993),
+    ("pop3s", 995),
+    ("ms-sql-s", 1433),
+    ("radius", 1812),
+    ("mysql", 3306),
+    ("http-alt", 8080),
+    ("sip", 5060),
+    ("postgresql", 5432),
+];
+
+fn port_number(port: &str) -> Option<u16> {
+    port.parse().ok().or_else(|| {
+        SERVICE_PORTS
+            .iter()
+            .find(|(name, _)| *name == port)
+            .map(|(_, n)| *n)
+    })
+}
+
+/// ldirectord's `ld_port_to_service`: the negotiate check of a port when `service` is unset.
+fn service_of_port(port: u16) -> &'static str {
+    match port {
+        21 => "ftp",
+        25 => "smtp",
+        53 => "dns",
+        80 => "http",
+        110 => "pop",
+        119 => "nntp",
+        143 => "imap",
+        389 => "ldap",
+        443 => "https",
+        587 => "submission",
+        636 => "ldaps",
+        993 => "imaps",
+        995 => "pops",
+        1521 => "oracle",
+        1812 => "radius",
+        3128 => "http_proxy",
+        3306 => "mysql",
+        5060 => "sip",
+        5432 => "pgsql",
+        _ => "none",
+    }
+}
+
+fn connect_for(protocol: Protocol) -> CheckType {
+    match protocol {
+        Protocol::Tcp => CheckType::Connect,
+        Protocol::Udp => CheckType::Ping,
+    }
+}
+
+fn strip_brackets(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
+fn endpoint(addr: IpAddr, port: u16) -> String {
+    match addr {
+        IpAddr::V4(a) => format!("{a}:{port}"),
+        IpAddr::V6(a) => format!("[{a}]:{port}"),
+    }
+}
+
+fn seconds(line: usize, key: &str, value: &str) -> Result<u64, ConfigError> {
+    value
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|&s| s > 0 || key == "persistent")
+        .ok_or_else(|| syntax(line, format!("{key} {value:?} is not a number of seconds")))
+}
+
+fn count(line: usize, key: &str, value: &str) -> Result<u32, ConfigError> {
+    value
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| syntax(line, format!("{key} {value:?} is not a positive number")))
+}
+
+fn yes_no(line: usize, key: &str, value: &str) -> Result<bool, ConfigError> {
+    match unquote(value) {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        other => Err(syntax(
+            line,
+            format!("{key} must be yes or no, not {other:?}"),
+        )),
+    }
+}
+
+/// The name a PTR query asks for: `2.1.18.198.in-addr.arpa`, or nibbles in `ip6.arpa`.
+fn reverse_name(addr: IpAddr) -> String {
+    match addr {
+        IpAddr::V4(a) => {
+            let [a, b, c, d] = a.octets();
+            format!("{d}.{c}.{b}.{a}.in-addr.arpa")
+        }
+        IpAddr::V6(a) => {
+            let mut name = String::new();
+            for byte in a.octets().iter().rev() {
+                name.push_str(&format!("{:x}.{:x}.", byte & 0xf, byte >> 4));
+            }
+            name + "ip6.arpa"
+        }
+    }
+}

@@ -1,0 +1,964 @@
+//! Configuration tests: tables of good and bad files, the reference file, round trips and the
+//! resolution of checks.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::*;
+
+fn testdata(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().expect("test address")
+}
+
+/// A file with the minimal `global:` and the given `services:` items.
+fn with_services(services: &str) -> String {
+    format!("global:\n  interfaces: [eth0]\nservices:\n{services}")
+}
+
+/// The faults of a file that must read but not validate.
+fn faults_of(text: &str) -> Vec<Fault> {
+    match parse(text) {
+        Err(ConfigError::Invalid(faults)) => faults,
+        Ok(_) => panic!("expected faults, the configuration is valid:\n{text}"),
+        Err(other) => panic!("expected faults, got {other}\n{text}"),
+    }
+}
+
+fn paths(faults: &[Fault]) -> Vec<&str> {
+    faults.iter().map(|f| f.path.as_str()).collect()
+}
+
+#[test]
+fn good_configurations_validate() {
+    let cases: &[(&str, String)] = &[
+        ("minimal", "global:\n  interfaces: [eth0]\n".into()),
+        (
+            "ipv6 service",
+            with_services(
+                "  - vip: 2001:db8::10\n    port: 443\n    reals:\n      - address: 2001:db8:1::2\n",
+            ),
+        ),
+        (
+            "port 0 with a check port",
+            with_services(
+                "  - vip: 198.18.0.10\n    port: 0\n    check: {port: 22}\n    reals:\n      - address: 198.18.1.2\n",
+            ),
+        ),
+        (
+            "port 0 with a ping check needs no port",
+            with_services(
+                "  - vip: 198.18.0.10\n    port: 0\n    check: {type: ping}\n    reals:\n      - address: 198.18.1.2\n",
+            ),
+        ),
+        (
+            "mh is maglev",
+            with_services("  - vip: 198.18.0.10\n    port: 80\n    scheduler: mh\n"),
+        ),
+        (
+            "a real switching type does not inherit the other type's fields",
+            with_services(
+                "  - vip: 198.18.0.10\n    port: 80\n    check: {type: http, request: /x, receive: ok}\n    reals:\n      - address: 198.18.1.2\n        check: {type: ping}\n",
+            ),
+        ),
+        (
+            "same vip and port, other protocol",
+            with_services(
+                "  - {vip: 198.18.0.10, port: 53, protocol: udp}\n  - {vip: 198.18.0.10, port: 53, protocol: tcp}\n",
+            ),
+        ),
+        (
+            "tunnelled reals with their sources",
+            "global:\n  interfaces: [eth0, eth1]\n  tunnel: {source_v4: 198.18.0.1, source_v6: 2001:db8::1}\nservices:\n  - vip: 198.18.0.10\n    port: 80\n    reals:\n      - {address: 198.18.1.2, method: ipip}\n      - {address: 198.18.1.3, method: gue, weight: 0}\n  - vip: 2001:db8::10\n    port: 80\n    reals:\n      - {address: 2001:db8:1::2, method: gue}\n".into(),
+        ),
+        (
+            "timeout equal to interval",
+            "global:\n  interfaces: [eth0]\n  check_defaults: {interval: 1s, timeout: 1s}\n"
+                .into(),
+        ),
+    ];
+    for (name, text) in cases {
+        if let Err(e) = parse(text) {
+            panic!("{name}: {e}\n{text}");
+        }
+    }
+}
+
+/// Each bad file, and the exact paths of the faults it must produce (all of them, in one pass).
+#[test]
+fn bad_configurations_report_every_fault_path() {
+    let svc = "  - vip: 198.18.0.10\n    port: 80\n";
+    let cases: Vec<(&str, String, Vec<&str>)> = vec![
+        (
+            "no interface",
+            "global:\n  interfaces: []\n".into(),
+            vec!["global.interfaces"],
+        ),
+        (
+            "bad and repeated interface names",
+            "global:\n  interfaces: [eth0, eth0, '', averyveryverylongname, 'a b']\n".into(),
+            vec![
+                "global.interfaces[1]",
+                "global.interfaces[2]",
+                "global.interfaces[3]",
+                "global.interfaces[4]",
+            ],
+        ),
+        (
+            "ring size not prime",
+            "global:\n  interfaces: [eth0]\n  ring_size: 65536\n".into(),
+            vec!["global.ring_size"],
+        ),
+        (
+            "ring size and connection table out of range",
+            "global:\n  interfaces: [eth0]\n  ring_size: 5\n  conn_table_size: 16777217\n".into(),
+            vec!["global.ring_size", "global.conn_table_size"],
+        ),
+        (
+            "relative paths",
+            "global:\n  interfaces: [eth0]\n  pin_path: lvs\n  socket: lvs.sock\n  maintenance_dir: maint\n".into(),
+            vec!["global.pin_path", "global.socket", "global.maintenance_dir"],
+        ),
+        (
+            "check defaults: timeout over interval, ranges",
+            "global:\n  interfaces: [eth0]\n  check_defaults: {interval: 1s, timeout: 2s, fall: 0, rise: 101}\n".into(),
+            vec![
+                "global.check_defaults.timeout",
+                "global.check_defaults.fall",
+                "global.check_defaults.rise",
+            ],
+        ),
+        (
+            "check durations out of range",
+            "global:\n  interfaces: [eth0]\n  check_defaults: {interval: 2h, timeout: 1ms}\n"
+                .into(),
+            vec![
+                "global.check_defaults.interval",
+                "global.check_defaults.timeout",
+            ],
+        ),
+        (
+            "service timeout over the default interval",
+            with_services(&format!("{svc}    check: {{timeout: 10s}}\n")),
+            vec!["services[0].check.timeout"],
+        ),
+        (
+            "real interval under the service timeout",
+            with_services(&format!(
+                "{svc}    check: {{timeout: 2s}}\n    reals:\n      - address: 198.18.1.2\n        check: {{interval: 1s}}\n"
+            )),
+            vec!["services[0].reals[0].check.interval"],
+        ),
+        (
+            "real: family, weight, duplicate",
+            with_services(&format!(
+                "{svc}    reals:\n      - address: 198.18.1.2\n      - address: 2001:db8::2\n      - address: 198.18.1.2\n        weight: 70000\n"
+            )),
+            vec![
+                "services[0].reals[1].address",
+                "services[0].reals[2].address",
+                "services[0].reals[2].weight",
+            ],
+        ),
+        (
+            "unusable addresses",
+            with_services(
+                "  - vip: 0.0.0.0\n    port: 80\n  - vip: 198.18.0.10\n    port: 80\n    fallback: 224.0.0.1\n    reals:\n      - address: 255.255.255.255\n",
+            ),
+            vec![
+                "services[0].vip",
+                "services[1].fallback",
+                "services[1].reals[0].address",
+            ],
+        ),
+        (
+            "fallback of the other family",
+            with_services(&format!("{svc}    fallback: 2001:db8::100\n")),
+            vec!["services[0].fallback"],
+        ),
+        (
+            "duplicate services",
+            with_services(&format!("{svc}{svc}")),
+            vec!["services[1]"],
+        ),
+        (
+            "duplicate names",
+            with_services(
+                "  - {name: web, vip: 198.18.0.10, port: 80}\n  - {name: web, vip: 198.18.0.10, port: 443}\n  - {name: '198.18.0.11:80/tcp', vip: 198.18.0.12, port: 80}\n  - {vip: 198.18.0.11, port: 80}\n",
+            ),
+            vec!["services[1].name", "services[2].name"],
+        ),
+        (
+            "empty name",
+            with_services("  - {name: '', vip: 198.18.0.10, port: 80}\n"),
+            vec!["services[0].name"],
+        ),
+        (
+            "scheduler",
+            with_services(&format!("{svc}    scheduler: wrr\n")),
+            vec!["services[0].scheduler"],
+        ),
+        (
+            "port 0: the default connect check needs a port",
+            with_services(
+                "  - vip: 198.18.0.10\n    port: 0\n    reals:\n      - address: 198.18.1.2\n      - address: 198.18.1.3\n",
+            ),
+            vec!["services[0].check.port"],
+        ),
+        (
+            "port 0: a real switching to http needs a port",
+            with_services(
+                "  - vip: 198.18.0.10\n    port: 0\n    check: {type: ping}\n    reals:\n      - address: 198.18.1.2\n        check: {type: http}\n      - address: 198.18.1.3\n",
+            ),
+            vec!["services[0].reals[0].check.port"],
+        ),
+        (
+            "fields of other check types",
+            with_services(&format!(
+                "{svc}    check: {{type: http, query: example.com, verify_tls: true, command: /bin/true}}\n"
+            )),
+            vec![
+                "services[0].check.verify_tls",
+                "services[0].check.query",
+                "services[0].check.command",
+            ],
+        ),
+        (
+            "ping takes no port",
+            with_services(&format!(
+                "{svc}    reals:\n      - address: 198.18.1.2\n        check: {{type: ping, port: 80}}\n"
+            )),
+            vec!["services[0].reals[0].check.port"],
+        ),
+        (
+            "http values",
+            with_services(&format!(
+                "{svc}    check: {{type: http, request: healthz, receive: '(unclosed', expect_status: [200, 700], virtualhost: 'a b', port: 0}}\n"
+            )),
+            vec![
+                "services[0].check.port",
+                "services[0].check.request",
+                "services[0].check.receive",
+                "services[0].check.virtualhost",
+                "services[0].check.expect_status[1]",
+            ],
+        ),
+        (
+            "HEAD has no body for receive",
+            with_services(&format!(
+                "{svc}    check: {{type: http, http_method: HEAD, receive: OK}}\n"
+            )),
+            vec!["services[0].check.receive"],
+        ),
+        (
+            "empty expect_status",
+            with_services(&format!("{svc}    check: {{type: https, expect_status: []}}\n")),
+            vec!["services[0].check.expect_status"],
+        ),
+        (
+            "dns and external need their subject",
+            with_services(
+                "  - vip: 198.18.0.10\n    port: 53\n    protocol: udp\n    check: {type: dns}\n  - vip: 198.18.0.10\n    port: 80\n    reals:\n      - address: 198.18.1.2\n        check: {type: external}\n",
+            ),
+            vec![
+                "services[0].check.query",
+                "services[1].reals[0].check.command",
+            ],
+        ),
+        (
+            "tunnel sources",
+            "global:\n  interfaces: [eth0]\n  tunnel: {source_v4: 198.18.0.1, gue_port: 0}\nservices:\n  - vip: 198.18.0.10\n    port: 80\n    reals:\n      - {address: 198.18.1.2, method: ipip}\n  - vip: 2001:db8::10\n    port: 80\n    reals:\n      - {address: 2001:db8::2, method: gue}\n      - {address: 2001:db8::3}\n".into(),
+            vec!["global.tunnel.gue_port", "services[1].reals[0].method"],
+        ),
+        (
+            "more reals than the ring",
+            "global:\n  interfaces: [eth0]\n  ring_size: 7\nservices:\n  - vip: 198.18.0.10\n    port: 80\n    reals:\n".to_owned()
+                + &(2..10).map(|i| format!("      - address: 198.18.1.{i}\n")).collect::<String>(),
+            vec!["services[0].reals"],
+        ),
+    ];
+    for (name, text, expected) in cases {
+        let faults = faults_of(&text);
+        assert_eq!(paths(&faults), expected, "{name}: {faults:#?}\n{text}");
+    }
+}
+
+#[test]
+fn fault_messages_name_the_value_and_the_rule() {
+    let text = with_services(
+        "  - vip: 198.18.0.10\n    port: 80\n    scheduler: wrr\n    check: {type: http, query: x, receive: '(a'}\n    reals:\n      - address: 198.18.1.2\n      - address: 2001:db8::2\n      - address: 198.18.1.3\n        weight: 70000\n        method: ipip\n  - vip: 198.18.0.10\n    port: 80\n",
+    );
+    let err = parse(&text).expect_err("invalid");
+    assert_eq!(
+        err.to_string(),
+        [
+            "services[0].scheduler: \"wrr\" is not supported: lvs only schedules with maglev (also spelled mh)",
+            "services[0].reals[1].address: 2001:db8::2 is IPv6 but the vip 198.18.0.10 is IPv4",
+            "services[0].reals[2].weight: 70000 is out of range 0..=65535",
+            "services[0].reals[2].method: ipip needs global.tunnel.source_v4, the outer source address of the tunnel",
+            "services[0].check.query: only valid for type dns (the check's type is http)",
+            "services[0].check.receive: \"(a\" is not a valid regex: unclosed group",
+            "services[1]: same vip, port and protocol as services[0] (198.18.0.10:80/tcp)",
+        ]
+        .join("\n")
+    );
+}
+
+#[test]
+fn timing_faults_say_where_the_other_value_comes_from() {
+    let faults = faults_of(&with_services(
+        "  - vip: 198.18.0.10\n    port: 80\n    check: {timeout: 10s}\n  - vip: 198.18.0.10\n    port: 81\n    check: {interval: 1s}\n",
+    ));
+    let shown: Vec<String> = faults.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            "services[0].check.timeout: 10s is longer than the interval 5s (from global.check_defaults)",
+            "services[1].check.interval: 1s is shorter than the timeout 3s (from global.check_defaults)",
+        ]
+    );
+}
+
+#[test]
+fn ring_size_fault_suggests_primes() {
+    let faults = faults_of("global:\n  interfaces: [eth0]\n  ring_size: 65536\n");
+    assert_eq!(
+        faults[0].message,
+        "65536 is not a prime (Maglev needs a prime table size); the nearest are 65521 and 65537"
+    );
+}
+
+/// Unreadable values stop the parse: line, column, the key's path and the bad value.
+#[test]
+fn syntax_errors_give_line_column_path_and_value() {
+    let cases: &[(&str, String, usize, usize, &str)] = &[
+        (
+            "bad vip",
+            with_services("  - vip: 10.0.0.x\n    port: 80\n"),
+            4,
+            10,
+            "services[0].vip: \"10.0.0.x\" is not an IP address",
+        ),
+        (
+            "bad real address",
+            with_services("  - vip: 10.0.0.1\n    port: 80\n    reals:\n      - address: 10.0.1\n"),
+            7,
+            18,
+            "services[0].reals[0].address: \"10.0.1\" is not an IP address",
+        ),
+        (
+            "unknown key",
+            with_services(
+                "  - vip: 10.0.0.1\n    port: 80\n    reals:\n      - address: 10.1.1.1\n        wieght: 3\n",
+            ),
+            8,
+            9,
+            "services[0].reals[0].wieght: unknown field `wieght`, expected one of `address`, `weight`, `method`, `check`",
+        ),
+        (
+            "bad enum",
+            "global:\n  interfaces: [eth0]\n  xdp_mode: fast\n".into(),
+            3,
+            13,
+            "global.xdp_mode: unknown variant `fast`, expected one of `auto`, `native`, `skb`",
+        ),
+        (
+            "duration without unit",
+            "global:\n  interfaces: [eth0]\n  check_defaults:\n    interval: 5\n".into(),
+            4,
+            15,
+            "global.check_defaults.interval: 5 is not a duration: write the unit, e.g. \"5s\" or \"5ms\"",
+        ),
+        (
+            "bad duration",
+            with_services("  - vip: 10.0.0.1\n    port: 80\n    check:\n      timeout: soon\n"),
+            7,
+            16,
+            "services[0].check.timeout: \"soon\" is not a duration (expected number at 0); write e.g. \"500ms\" or \"2s\"",
+        ),
+        (
+            "tunnel source of the wrong family",
+            "global:\n  interfaces: [eth0]\n  tunnel:\n    source_v4: 2001:db8::1\n".into(),
+            4,
+            16,
+            "global.tunnel.source_v4: \"2001:db8::1\" is not an IPv4 address",
+        ),
+        (
+            "missing interfaces",
+            "global: {}\n".into(),
+            1,
+            9,
+            "global: missing field `interfaces`",
+        ),
+        (
+            "port out of range",
+            with_services("  - vip: 10.0.0.1\n    port: 70000\n"),
+            5,
+            11,
+            "services[0].port: invalid value: integer `70000`, expected u16",
+        ),
+    ];
+    for (name, text, line, column, message) in cases {
+        match parse(text) {
+            Err(ConfigError::Syntax {
+                line: l,
+                column: c,
+                message: m,
+            }) => assert_eq!((l, c, m.as_str()), (*line, *column, *message), "{name}"),
+            other => panic!("{name}: expected a syntax error, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn empty_file_is_a_syntax_error() {
+    for text in ["", "\n\n", "# only a comment\n"] {
+        let err = parse(text).expect_err("empty");
+        assert!(
+            matches!(err, ConfigError::Syntax { line: 1, .. }),
+            "{text:?}: {err:?}"
+        );
+    }
+}
+
+#[test]
+fn reference_file_loads_and_shows_every_key() {
+    let path = testdata("lvs.reference.yaml");
+    let config = load(&path).unwrap_or_else(|e| panic!("loading {}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path).expect("read the reference");
+    // Every key of the schema appears in the reference.
+    for key in [
+        "interfaces:",
+        "xdp_mode:",
+        "ring_size:",
+        "conn_table_size:",
+        "pin_path:",
+        "socket:",
+        "maintenance_dir:",
+        "on_change:",
+        "tunnel:",
+        "source_v4:",
+        "source_v6:",
+        "gue_port:",
+        "check_defaults:",
+        "interval:",
+        "timeout:",
+        "fall:",
+        "rise:",
+        "name:",
+        "vip:",
+        "port:",
+        "protocol:",
+        "persistent:",
+        "scheduler:",
+        "quiescent:",
+        "fallback:",
+        "check:",
+        "reals:",
+        "address:",
+        "weight:",
+        "method:",
+        "type:",
+        "request:",
+        "receive:",
+        "virtualhost:",
+        "http_method:",
+        "expect_status:",
+        "verify_tls:",
+        "query:",
+        "query_type:",
+        "expect:",
+        "command:",
+    ] {
+        assert!(text.contains(key), "the reference lacks {key}");
+    }
+    assert_eq!(config.global, {
+        let mut g = Global::new(vec!["eth0".into()]);
+        g.maintenance_dir = Some("/etc/lvs/maintenance".into());
+        g.on_change = Some("/usr/local/bin/lvs-notify".into());
+        g.tunnel = Some(Tunnel {
+            source_v4: Some("198.18.0.1".parse().expect("v4")),
+            source_v6: Some("2001:db8::1".parse().expect("v6")),
+            gue_port: DEFAULT_GUE_PORT,
+        });
+        g
+    });
+    assert_eq!(config.services.len(), 4);
+}
+
+#[test]
+fn fixtures_load() {
+    let config = load(&testdata("testdata/config/minimal.yaml")).expect("minimal.yaml");
+    assert_eq!(config.services[0].reals.len(), 2);
+
+    match load(&testdata("testdata/config/many-faults.yaml")) {
+        Err(ConfigError::Invalid(faults)) => assert_eq!(
+            paths(&faults),
+            [
+                "global.interfaces",
+                "global.ring_size",
+                "global.conn_table_size",
+                "global.pin_path",
+                "global.check_defaults.timeout",
+                "global.check_defaults.fall",
+                "services[0].scheduler",
+                "services[0].fallback",
+                "services[0].reals[1].address",
+                "services[0].reals[2].address",
+                "services[0].reals[3].weight",
+                "services[0].reals[3].method",
+                "services[0].check.query",
+                "services[0].check.request",
+                "services[0].check.receive",
+                "services[0].check.expect_status[1]",
+                "services[1].check.port",
+                "services[1].name",
+                "services[2]",
+            ]
+        ),
+        other => panic!("many-faults.yaml: expected faults, got {other:?}"),
+    }
+
+    match load(&testdata("testdata/config/does-not-exist.yaml")) {
+        Err(e @ ConfigError::Io { .. }) => {
+            assert!(e.to_string().starts_with("reading "), "{e}");
+            assert!(e.to_string().contains("does-not-exist.yaml"), "{e}");
+        }
+        other => panic!("expected an Io error, got {other:?}"),
+    }
+}
+
+#[test]
+fn round_trip_keeps_the_config() {
+    let reference = load(&testdata("lvs.reference.yaml")).expect("reference");
+    let custom = parse(
+        "global:\n  interfaces: [eth0, eth1]\n  xdp_mode: skb\n  ring_size: 7\n  conn_table_size: 2048\n  check_defaults: {interval: 1500ms, timeout: 250ms, fall: 1, rise: 1}\nservices:\n  - vip: 2001:db8::10\n    port: 0\n    protocol: udp\n    persistent: true\n    quiescent: false\n    scheduler: mh\n    check: {type: dns, query: example.com, query_type: aaaa, port: 53, interval: 1m 30s}\n    reals:\n      - {address: 2001:db8::2, weight: 0}\n",
+    )
+    .expect("custom");
+    for config in [reference, custom] {
+        let yaml = config.to_yaml();
+        let again = parse(&yaml).unwrap_or_else(|e| panic!("re-reading\n{yaml}\n{e}"));
+        assert_eq!(again, config, "{yaml}");
+    }
+}
+
+#[test]
+fn to_yaml_leaves_defaults_out() {
+    let config = parse(&with_services(
+        "  - vip: 198.18.0.10\n    port: 80\n    protocol: tcp\n    quiescent: true\n    reals:\n      - {address: 198.18.1.2, weight: 1, method: dr}\n",
+    ))
+    .expect("valid");
+    assert_eq!(
+        config.to_yaml(),
+        "global:\n  interfaces:\n  - eth0\nservices:\n- vip: 198.18.0.10\n  port: 80\n  reals:\n  - address: 198.18.1.2\n"
+    );
+    let mut config = config;
+    config.global.check_defaults.timeout = Duration::from_millis(1500);
+    config.services[0].scheduler = Scheduler::Maglev;
+    assert!(
+        config.to_yaml().contains("timeout: 1s 500ms"),
+        "{}",
+        config.to_yaml()
+    );
+}
+
+#[test]
+fn display_name_defaults_to_the_endpoint() {
+    let mut s = Service::new(ip("198.18.0.10"), 80);
+    assert_eq!(s.display_name(), "198.18.0.10:80/tcp");
+    s.vip = ip("2001:db8::1");
+    s.protocol = Protocol::Udp;
+    assert_eq!(s.display_name(), "[2001:db8::1]:80/udp");
+    s.name = Some("dns".into());
+    assert_eq!(s.display_name(), "dns");
+}
+
+#[test]
+fn resolved_check_applies_defaults() {
+    let config = parse(&with_services(
+        "  - vip: 198.18.0.10\n    port: 80\n    reals:\n      - address: 198.18.1.2\n",
+    ))
+    .expect("valid");
+    assert_eq!(
+        config.resolved_check(0, 0),
+        ResolvedCheck {
+            address: ip("198.18.1.2"),
+            port: 80,
+            interval: DEFAULT_CHECK_INTERVAL,
+            timeout: DEFAULT_CHECK_TIMEOUT,
+            fall: DEFAULT_FALL,
+            rise: DEFAULT_RISE,
+            kind: CheckKind::Connect,
+        }
+    );
+}
+
+#[test]
+fn resolved_check_merges_the_real_over_the_service() {
+    let config = parse(
+        "global:\n  interfaces: [eth0]\n  check_defaults: {interval: 10s, fall: 5}\nservices:\n  - vip: 198.18.0.10\n    port: 443\n    check: {type: https, request: /health, receive: ok, timeout: 2s, verify_tls: false}\n    reals:\n      - address: 198.18.1.2\n        check: {port: 8443, rise: 4, virtualhost: a.example}\n      - address: 198.18.1.3\n        check: {type: ping}\n",
+    )
+    .expect("valid");
+    assert_eq!(
+        config.resolved_check(0, 0),
+        ResolvedCheck {
+            address: ip("198.18.1.2"),
+            port: 8443,
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(2),
+            fall: 5,
+            rise: 4,
+            kind: CheckKind::Https(HttpCheck {
+                request: "/health".into(),
+                receive: Some("ok".into()),
+                virtualhost: Some("a.example".into()),
+                method: HttpMethod::Get,
+                expect_status: vec![200],
+                verify_tls: false,
+            }),
+        }
+    );
+    let ping = config.resolved_check(0, 1);
+    assert_eq!(ping.kind, CheckKind::Ping);
+    assert_eq!(
+        ping.timeout,
+        Duration::from_secs(2),
+        "timing is still inherited"
+    );
+}
+
+#[test]
+fn resolved_check_of_every_port_service_uses_the_check_port() {
+    let config = parse(&with_services(
+        "  - vip: 198.18.0.10\n    port: 0\n    check: {type: dns, port: 53, query: example.com}\n    reals:\n      - address: 198.18.1.2\n      - address: 198.18.1.3\n        check: {type: external, command: /bin/check}\n",
+    ))
+    .expect("valid");
+    let dns = config.resolved_check(0, 0);
+    assert_eq!(dns.port, 53);
+    assert_eq!(
+        dns.kind,
+        CheckKind::Dns(DnsCheck {
+            query: "example.com".into(),
+            query_type: QueryType::A,
+            expect: None,
+        })
+    );
+    let external = config.resolved_check(0, 1);
+    assert_eq!(external.port, 53, "external inherits the check port");
+    assert_eq!(
+        external.kind,
+        CheckKind::External {
+            command: "/bin/check".into()
+        }
+    );
+}
+
+// ---- ldirectord import -------------------------------------------------------------------------
+
+fn import_fixture(name: &str) -> Result<Import, ConfigError> {
+    let path = testdata(&format!("testdata/ldirectord/{name}"));
+    let text = std::fs::read_to_string(&path).expect("read the ldirectord fixture");
+    import_ldirectord(&text)
+}
+
+fn shown(warnings: &[Warning]) -> Vec<String> {
+    warnings.iter().map(ToString::to_string).collect()
+}
+
+const INTERFACES_WARNING: &str = "ldirectord has no equivalent of global.interfaces: set to [eth0]; set it to the interfaces where the VIP traffic arrives";
+
+#[test]
+fn debian_sample_imports() {
+    let import = import_fixture("debian.cf").expect("debian.cf imports");
+    let expected = parse(
+        "global:
+  interfaces: [eth0]
+  check_defaults: {interval: 1s, timeout: 1s, fall: 1, rise: 1}
+services:
+  - name: Web Site
+    vip: 198.18.6.240
+    port: 80
+    quiescent: false
+    check:
+      type: http
+      request: /index.html
+      receive: Test Page
+      virtualhost: www.example.com
+    reals:
+      - address: 198.18.6.2
+      - address: 198.18.6.3
+      - address: 198.18.6.6
+",
+    )
+    .expect("expected config");
+    assert_eq!(import.config, expected, "{}", import.config.to_yaml());
+    assert_eq!(
+        shown(&import.warnings),
+        [
+            INTERFACES_WARNING,
+            "line 13: check timeout 3s is longer than the check interval 1s; lvs needs timeout <= interval: imported as 1s",
+            "line 17: autoreload has no equivalent: lvs does not watch its configuration file; reload it after a change; ignored",
+            "line 28: comment has no equivalent: lvs has no comment field (keep it as a YAML comment); ignored",
+            "line 32: fallback 127.0.0.1:80 is this director itself; lvs forwards the fallback by dr to another host, so it is not imported for 198.18.6.240:80",
+            "line 34: scheduler rr is not supported; imported as maglev (weights are kept)",
+        ]
+    );
+}
+
+#[test]
+fn mixed_file_imports_with_warnings_on_their_lines() {
+    let import = import_fixture("mixed.cf").expect("mixed.cf imports");
+    let expected = parse(
+        "global:
+  interfaces: [eth0]
+  maintenance_dir: /etc/ha.d/maintenance
+  check_defaults: {interval: 5s, timeout: 2s, fall: 3, rise: 1}
+services:
+  - vip: 198.18.0.10
+    port: 80
+    persistent: true
+    fallback: 198.18.9.9
+    check: {type: http, interval: 2s, request: /status, receive: OK, virtualhost: www.example.com}
+    reals:
+      - {address: 198.18.1.2, weight: 10}
+      - {address: 198.18.1.3, weight: 10}
+      - {address: 198.18.1.4, weight: 10}
+      - {address: 198.18.1.5, weight: 10}
+      - {address: 198.18.1.20, weight: 5}
+      - {address: 198.18.1.21, weight: 2, check: {request: /health, receive: ^up$}}
+  - vip: 2001:db8::443
+    port: 443
+    persistent: true
+    quiescent: false
+    check: {type: https, timeout: 5s, verify_tls: false}
+    reals:
+      - address: 2001:db8:1::2
+      - {address: 2001:db8:1::3, weight: 3}
+  - vip: 198.18.0.53
+    port: 53
+    protocol: udp
+    fallback: 198.18.9.9
+    check: {type: dns, timeout: 5s, query: www.example.com, expect: 198.18.0.10}
+    reals:
+      - address: 198.18.2.2
+      - address: 198.18.2.3
+  - vip: 198.18.0.25
+    port: 25
+    fallback: 198.18.9.9
+    check: {type: external, command: /usr/local/bin/check_smtp}
+    reals:
+      - address: 198.18.4.2
+",
+    )
+    .expect("expected config");
+    assert_eq!(import.config, expected, "{}", import.config.to_yaml());
+    assert_eq!(
+        shown(&import.warnings),
+        [
+            INTERFACES_WARNING,
+            "line 4: check timeout 10s is longer than the check interval 2s; lvs needs timeout <= interval: imported as 2s",
+            "line 4: check timeout 10s is longer than the check interval 5s; lvs needs timeout <= interval: imported as 5s",
+            "line 8: maintenance files are named after the real's address (\"198.18.1.2\" or \"198.18.1.2:80\"), not its host name",
+            "line 9: logfile has no equivalent: lvs logs to stderr; ignored",
+            "line 10: emailalert has no equivalent: use global.on_change to send alerts; ignored",
+            "line 11: dr cannot change the port: fallback 198.18.9.9:80 receives port 53",
+            "line 11: dr cannot change the port: fallback 198.18.9.9:80 receives port 25",
+            "line 12: unknown directive `frobnicate`; ignored",
+            "line 17: masq forwarding is not supported; real 198.18.1.20:8080 imported as dr",
+            "line 17: dr and ipip cannot change the port: real 198.18.1.20:8080 receives port 80",
+            "line 24: scheduler wlc is not supported; imported as maglev (weights are kept)",
+            "line 25: persistent timeout 600s is not applicable: lvs keeps a client on one real by hashing its address (imported as persistent: true)",
+            "line 26: netmask 255.255.255.0 is not supported: persistence hashes the whole client address; ignored",
+            "line 29: login has no equivalent: the checks of lvs do not log in; ignored",
+            "line 34: ldirectord does not verify certificates: imported with verify_tls: false",
+            "line 48: firewall-mark service 7 is not supported (lvs balances addresses and ports); the block is skipped",
+            "line 55: real 198.18.4.2:25 repeats the real of line 54: lvs balances on addresses; skipped",
+            "line 58: unknown directive `sorryserver`; ignored",
+        ]
+    );
+}
+
+#[test]
+fn ipip_without_tunnel_source_fails_naming_the_line() {
+    match import_fixture("tunnel.cf") {
+        Err(ConfigError::Invalid(faults)) => assert_eq!(
+            faults.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            [
+                "line 3 (services[0].reals[0].method): ipip needs global.tunnel.source_v4, the outer source address of the tunnel"
+            ]
+        ),
+        other => panic!("expected faults, got {other:?}"),
+    }
+}
+
+/// Small inline files: each case is a file, a check on the config, and the warnings expected.
+#[test]
+fn ldirectord_directives_map_as_documented() {
+    type Probe = fn(&Config);
+    let cases: Vec<(&str, &str, Probe, Vec<&str>)> = vec![
+        (
+            "connect on udp is ping; port 53 defaults to udp",
+            "virtual=198.18.0.53:53\n\treal=198.18.2.2:53 gate\n\tchecktype=connect\n",
+            |c| {
+                assert_eq!(c.services[0].protocol, Protocol::Udp);
+                assert_eq!(c.resolved_check(0, 0).kind, CheckKind::Ping);
+            },
+            vec![
+                "line 3: ldirectord checks udp services with connect by ping; imported as type ping",
+            ],
+        ),
+        (
+            "negotiate of an unsupported service becomes connect",
+            "virtual=198.18.0.21:21\n    real=198.18.2.2:21 gate\n    service=ftp\n",
+            |c| assert_eq!(c.resolved_check(0, 0).kind, CheckKind::Connect),
+            vec![
+                "line 1: ldirectord's default check timeout 30s is longer than the check interval 10s; lvs needs timeout <= interval: imported as 10s",
+                "line 3: negotiate checks of service ftp are not supported; imported as a connect check",
+            ],
+        ),
+        (
+            "service none with the default negotiate is on",
+            "virtual=198.18.0.22:22\n\treal=198.18.2.2:22 gate\n",
+            |c| assert_eq!(c.resolved_check(0, 0).kind, CheckKind::On),
+            vec![
+                "line 1: a negotiate check of service none always succeeds in ldirectord; imported as type on",
+            ],
+        ),
+        (
+            "combined check",
+            "virtual=198.18.0.10:80\n\treal=198.18.2.2:80 gate\n\tchecktype=5\n",
+            |c| assert!(matches!(c.resolved_check(0, 0).kind, CheckKind::Http(_))),
+            vec![
+                "line 3: combined checks (checktype=5: connect, negotiate every 5th time) are not supported; imported as the negotiate check (http)",
+                "line 3: ldirectord's default check timeout 30s is longer than the check interval 10s; lvs needs timeout <= interval: imported as 10s",
+            ],
+        ),
+        (
+            "ping, off, external-perl, thresholds, weights",
+            "checkinterval=10\nvirtual=198.18.0.10:80\n\treal=198.18.2.2:80 gate 70000 l:1 u:9\n\tchecktype=off\nvirtual=198.18.0.11:80\n\treal=198.18.2.2 gate 0\n\tchecktype=external-perl\n",
+            |c| {
+                assert_eq!(c.resolved_check(0, 0).kind, CheckKind::Off);
+                assert_eq!(c.services[0].reals[0].weight, 65535);
+                assert_eq!(c.services[1].reals[0].weight, 0);
+                assert_eq!(
+                    c.resolved_check(1, 0).kind,
+                    CheckKind::External {
+                        command: "/bin/true".into()
+                    }
+                );
+            },
+            vec![
+                "line 3: real 198.18.2.2:80: weight 70000 is over 65535; imported as 65535",
+                "line 3: real 198.18.2.2:80: connection thresholds (l:1) are not supported; ignored",
+                "line 3: real 198.18.2.2:80: connection thresholds (u:9) are not supported; ignored",
+                "line 7: external-perl is run as an external command (type external)",
+                "line 7: checktype external without checkcommand runs /bin/true in ldirectord; imported as such",
+            ],
+        ),
+        (
+            "ipv6 block, global fallback6, dns PTR by address",
+            "fallback6=[2001:db8::99]:53\nvirtual6=[2001:db8::53]:53\n\treal6=[2001:db8:1::2]:53 gate\n\trequest=\"198.18.0.10\"\n\treceive=\"ns\\.example\\.com\"\n\tservice=dns\n",
+            |c| {
+                let s = &c.services[0];
+                assert_eq!(s.fallback, Some(ip("2001:db8::99")));
+                assert_eq!(
+                    c.resolved_check(0, 0).kind,
+                    CheckKind::Dns(DnsCheck {
+                        query: "10.0.18.198.in-addr.arpa".into(),
+                        query_type: QueryType::Ptr,
+                        expect: Some("ns.example.com".into()),
+                    })
+                );
+            },
+            vec![
+                "line 2: ldirectord's default check timeout 30s is longer than the check interval 10s; lvs needs timeout <= interval: imported as 10s",
+            ],
+        ),
+        (
+            "unparsable and unknown lines are warnings",
+            "virtual=www.example.com:80\n\treal=198.18.2.2:80 gate\n\treal=web1:80 gate\nwhatever\n    stray=1\nvirtual=198.18.0.10:80\n\treal=web1->web3:80 gate\n\treal=198.18.2.9->198.18.2.8:80 gate\n\treal=198.18.2.2:80 tunnel\n\treal=2001:db8::2 gate\n\tchecktype=ping\n\tcheckport=80\n",
+            |c| assert!(c.services[0].reals.is_empty()),
+            vec![
+                "line 1: virtual \"www.example.com:80\" is not an address and port (host names are not resolved); the block is skipped",
+                "line 4: \"whatever\" is not a `key = value` directive; ignored",
+                "line 5: indented `stray` outside a virtual block; ignored",
+                "line 7: real web1->web3:80: ranges are only of IPv4 addresses (host names are not resolved); skipped",
+                "line 8: real 198.18.2.9->198.18.2.8:80: the range is backwards; skipped",
+                "line 9: real 198.18.2.2:80: forwarding method \"tunnel\" is not gate, masq or ipip; skipped",
+                "line 10: real 2001:db8::2 is not of the family of 198.18.0.10:80/tcp; skipped",
+                "line 12: checkport is not used by a ping check; ignored",
+            ],
+        ),
+        (
+            "checkinterval per virtual needs fork",
+            "virtual=198.18.0.10:443\n\treal=198.18.2.2:443 gate\n\tchecktype=connect\n\tcheckinterval=3\n\tchecktimeout=1\n\tfailurecount=4\n\tquiescent=yes\n\tscheduler=sh\n\tschedflags=sh-port\n",
+            |c| {
+                let s = &c.services[0];
+                assert!(s.quiescent);
+                assert!(!s.persistent, "sh-port hashes the port too");
+                let check = c.resolved_check(0, 0);
+                assert_eq!(check.interval, Duration::from_secs(10));
+                assert_eq!(check.timeout, Duration::from_secs(1));
+                assert_eq!((check.fall, check.rise), (4, 1));
+            },
+            vec![
+                "line 4: ldirectord ignores a virtual service's checkinterval unless fork = yes; ignored",
+            ],
+        ),
+    ];
+    for (name, text, probe, warnings) in cases {
+        let import = import_ldirectord(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        probe(&import.config);
+        let mut expected = vec![INTERFACES_WARNING];
+        expected.extend(warnings);
+        assert_eq!(shown(&import.warnings), expected, "{name}");
+    }
+}
+
+#[test]
+fn ldirectord_values_ldirectord_refuses_are_errors_naming_the_line() {
+    for (text, line, message) in [
+        (
+            "checkinterval=often\n",
+            1,
+            "checkinterval \"often\" is not a number of seconds",
+        ),
+        (
+            "virtual=198.18.0.10:80\n\tprotocol=sctp\n",
+            2,
+            "protocol \"sctp\" is not tcp, udp or fwm",
+        ),
+        (
+            "quiescent=maybe\n",
+            1,
+            "quiescent must be yes or no, not \"maybe\"",
+        ),
+    ] {
+        match import_ldirectord(text) {
+            Err(ConfigError::Syntax {
+                line: l,
+                message: m,
+                ..
+            }) => {
+                assert_eq!((l, m.as_str()), (line, message), "{text}")
+            }
+            other => panic!("{text}: expected a syntax error, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn imported_configs_round_trip_through_yaml() {
+    for name in ["debian.cf", "mixed.cf"] {
+        let config = import_fixture(name).expect("imports").config;
+        assert_eq!(
+            parse(&config.to_yaml()).expect("re-reads"),
+            config,
+            "{name}"
+        );
+    }
+}

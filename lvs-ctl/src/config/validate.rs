@@ -1,0 +1,612 @@
+//! The semantic rules of a configuration. [`validate`] walks the whole file and returns every
+//! fault, each with the path of the key to fix.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::ops::RangeInclusive;
+use std::path::Path;
+use std::time::Duration;
+
+use super::Fault;
+use super::duration::format as fmt_duration;
+use super::model::*;
+
+/// Allowed Maglev table sizes (the value must also be prime).
+pub const RING_SIZE_RANGE: RangeInclusive<u32> = 7..=1_048_573;
+/// Allowed connection-table sizes.
+pub const CONN_TABLE_SIZE_RANGE: RangeInclusive<u32> = 1024..=16_777_216;
+/// Allowed check intervals and timeouts.
+pub const CHECK_DURATION_RANGE: RangeInclusive<Duration> =
+    Duration::from_millis(10)..=Duration::from_secs(3600);
+/// Allowed `fall` and `rise` counts.
+pub const FALL_RISE_RANGE: RangeInclusive<u32> = 1..=100;
+/// Allowed real weights.
+pub const WEIGHT_RANGE: RangeInclusive<u32> = 0..=65535;
+/// Allowed HTTP status codes in `expect_status`.
+pub const STATUS_RANGE: RangeInclusive<u16> = 100..=599;
+/// Longest interface name Linux accepts (IFNAMSIZ - 1).
+const IFNAME_MAX: usize = 15;
+
+/// Every fault of `config`, in file order (duplicates last).
+pub fn validate(config: &Config) -> Vec<Fault> {
+    let mut v = Validator::default();
+    v.global(&config.global);
+    for i in 0..config.services.len() {
+        v.service(config, i);
+    }
+    v.duplicate_services(config);
+    v.faults
+}
+
+#[derive(Default)]
+struct Validator {
+    faults: Vec<Fault>,
+}
+
+impl Validator {
+    fn fault(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.faults.push(Fault::new(path, message));
+    }
+
+    fn range<T: PartialOrd + std::fmt::Display>(
+        &mut self,
+        path: impl Into<String>,
+        value: T,
+        range: &RangeInclusive<T>,
+    ) {
+        if !range.contains(&value) {
+            self.fault(
+                path,
+                format!(
+                    "{value} is out of range {}..={}",
+                    range.start(),
+                    range.end()
+                ),
+            );
+        }
+    }
+
+    fn duration(&mut self, path: impl Into<String>, value: Duration) {
+        if !CHECK_DURATION_RANGE.contains(&value) {
+            self.fault(
+                path,
+                format!(
+                    "{} is out of range {}..={}",
+                    fmt_duration(value),
+                    fmt_duration(*CHECK_DURATION_RANGE.start()),
+                    fmt_duration(*CHECK_DURATION_RANGE.end())
+                ),
+            );
+        }
+    }
+
+    fn absolute(&mut self, path: &str, value: &Path) {
+        if !value.is_absolute() {
+            self.fault(
+                path,
+                format!("{:?} is not an absolute path", value.display().to_string()),
+            );
+        }
+    }
+
+    fn global(&mut self, g: &Global) {
+        if g.interfaces.is_empty() {
+            self.fault(
+                "global.interfaces",
+                "at least one interface is needed for the XDP director to attach to",
+            );
+        }
+        let mut seen = HashMap::new();
+        for (i, name) in g.interfaces.iter().enumerate() {
+            let path = format!("global.interfaces[{i}]");
+            if name.is_empty() {
+                self.fault(path, "an interface name cannot be empty");
+            } else if name.len() > IFNAME_MAX {
+                self.fault(
+                    path,
+                    format!("{name:?} is longer than {IFNAME_MAX} bytes, the limit of Linux"),
+                );
+            } else if name
+                .chars()
+                .any(|c| c == '/' || c.is_whitespace() || c.is_control())
+            {
+                self.fault(path, format!("{name:?} is not a valid interface name"));
+            } else if let Some(first) = seen.insert(name.as_str(), i) {
+                self.fault(
+                    path,
+                    format!("{name:?} is listed twice (also global.interfaces[{first}])"),
+                );
+            }
+        }
+
+        if !RING_SIZE_RANGE.contains(&g.ring_size) {
+            self.range("global.ring_size", g.ring_size, &RING_SIZE_RANGE);
+        } else if !is_prime(g.ring_size) {
+            let (below, above) = neighbour_primes(g.ring_size);
+            self.fault(
+                "global.ring_size",
+                format!(
+                    "{} is not a prime (Maglev needs a prime table size); the nearest are {below} \
+                     and {above}",
+                    g.ring_size
+                ),
+            );
+        }
+        self.range(
+            "global.conn_table_size",
+            g.conn_table_size,
+            &CONN_TABLE_SIZE_RANGE,
+        );
+        self.absolute("global.pin_path", &g.pin_path);
+        self.absolute("global.socket", &g.socket);
+        if let Some(dir) = &g.maintenance_dir {
+            self.absolute("global.maintenance_dir", dir);
+        }
+        if let Some(cmd) = &g.on_change
+            && cmd.trim().is_empty()
+        {
+            self.fault("global.on_change", "the command is empty");
+        }
+        if let Some(t) = &g.tunnel {
+            if t.gue_port == 0 {
+                self.fault("global.tunnel.gue_port", "0 is not a UDP port");
+            }
+            if let Some(a) = t.source_v4
+                && (a.is_unspecified() || a.is_multicast() || a.is_broadcast())
+            {
+                self.fault(
+                    "global.tunnel.source_v4",
+                    format!("{a} cannot be a source address"),
+                );
+            }
+            if let Some(a) = t.source_v6
+                && (a.is_unspecified() || a.is_multicast())
+            {
+                self.fault(
+                    "global.tunnel.source_v6",
+                    format!("{a} cannot be a source address"),
+                );
+            }
+        }
+
+        let d = &g.check_defaults;
+        self.duration("global.check_defaults.interval", d.interval);
+        self.duration("global.check_defaults.timeout", d.timeout);
+        if d.timeout > d.interval {
+            self.fault(
+                "global.check_defaults.timeout",
+                format!(
+                    "{} is longer than the interval {}",
+                    fmt_duration(d.timeout),
+                    fmt_duration(d.interval)
+                ),
+            );
+        }
+        self.range("global.check_defaults.fall", d.fall, &FALL_RISE_RANGE);
+        self.range("global.check_defaults.rise", d.rise, &FALL_RISE_RANGE);
+    }
+
+    fn service(&mut self, config: &Config, i: usize) {
+        let s = &config.services[i];
+        let p = format!("services[{i}]");
+
+        if let Some(name) = &s.name {
+            if name.trim().is_empty() {
+                self.fault(format!("{p}.name"), "a name cannot be empty");
+            } else if name.trim() != name || name.chars().any(char::is_control) {
+                self.fault(
+                    format!("{p}.name"),
+                    format!("{name:?}: a name cannot start or end with blanks or hold control characters"),
+                );
+            }
+        }
+        if let Some(why) = unusable(s.vip) {
+            self.fault(format!("{p}.vip"), format!("{} {why}", s.vip));
+        }
+        if let Scheduler::Unsupported(name) = &s.scheduler {
+            self.fault(
+                format!("{p}.scheduler"),
+                format!(
+                    "{name:?} is not supported: lvs only schedules with maglev (also spelled mh)"
+                ),
+            );
+        }
+        if let Some(fb) = s.fallback {
+            if let Some(why) = family_mismatch(fb, s.vip) {
+                self.fault(format!("{p}.fallback"), format!("{fb} {why}"));
+            } else if let Some(why) = unusable(fb) {
+                self.fault(format!("{p}.fallback"), format!("{fb} {why}"));
+            }
+        }
+
+        let tunnel = config.global.tunnel.as_ref();
+        let mut seen: HashMap<IpAddr, usize> = HashMap::new();
+        for (j, r) in s.reals.iter().enumerate() {
+            let rp = format!("{p}.reals[{j}]");
+            if let Some(why) = family_mismatch(r.address, s.vip) {
+                self.fault(format!("{rp}.address"), format!("{} {why}", r.address));
+            } else if let Some(why) = unusable(r.address) {
+                self.fault(format!("{rp}.address"), format!("{} {why}", r.address));
+            } else if let Some(first) = seen.insert(r.address, j) {
+                self.fault(
+                    format!("{rp}.address"),
+                    format!("{} is already {p}.reals[{first}]", r.address),
+                );
+            }
+            self.range(format!("{rp}.weight"), r.weight, &WEIGHT_RANGE);
+            if r.method != Method::Dr {
+                let (has_source, key) = match r.address {
+                    IpAddr::V4(_) => (tunnel.and_then(|t| t.source_v4).is_some(), "source_v4"),
+                    IpAddr::V6(_) => (tunnel.and_then(|t| t.source_v6).is_some(), "source_v6"),
+                };
+                if !has_source {
+                    self.fault(
+                        format!("{rp}.method"),
+                        format!(
+                            "{} needs global.tunnel.{key}, the outer source address of the \
+                             tunnel",
+                            r.method
+                        ),
+                    );
+                }
+            }
+        }
+        if s.reals.len() >= config.global.ring_size as usize {
+            self.fault(
+                format!("{p}.reals"),
+                format!(
+                    "{} reals do not fit a Maglev table of {} entries (global.ring_size)",
+                    s.reals.len(),
+                    config.global.ring_size
+                ),
+            );
+        }
+
+        self.checks(config, i);
+    }
+
+    /// The service's check and the reals' overrides: each level's own fields, then whether the
+    /// merged checks are complete (required fields, a port to check).
+    fn checks(&mut self, config: &Config, i: usize) {
+        let s = &config.services[i];
+        let defaults = &config.global.check_defaults;
+        let svc_path = format!("services[{i}].check");
+        let svc_check = config.merged_check(i, None);
+
+        if let Some(own) = &s.check {
+            let inherited = Timing::defaults(defaults);
+            self.check_level(&svc_path, own, &svc_check, &inherited);
+        }
+
+        // Missing required fields: blamed on a real's check if it chose the type, on the
+        // service's otherwise (once).
+        let mut svc_missing = BTreeSet::new();
+        if s.reals.is_empty() {
+            svc_missing.extend(missing(&svc_check, s.port));
+        }
+        for (j, r) in s.reals.iter().enumerate() {
+            let merged = config.merged_check(i, Some(j));
+            let real_path = format!("services[{i}].reals[{j}].check");
+            if let Some(own) = &r.check {
+                let inherited = Timing::over(&svc_check, &svc_path, defaults);
+                self.check_level(&real_path, own, &merged, &inherited);
+            }
+            let chose_type = r.check.as_ref().is_some_and(|c| c.kind.is_some());
+            for field in missing(&merged, s.port) {
+                if chose_type {
+                    self.missing_fault(&real_path, field, &merged, s.port);
+                } else {
+                    svc_missing.insert(field);
+                }
+            }
+        }
+        for field in svc_missing {
+            self.missing_fault(&svc_path, field, &svc_check, s.port);
+        }
+    }
+
+    fn missing_fault(&mut self, path: &str, field: &'static str, check: &Check, port: u16) {
+        let kind = check.effective_kind();
+        let message = if field == "port" {
+            format!(
+                "required: the service port is {port} (every port) and a {kind} check needs a \
+                 port to check"
+            )
+        } else {
+            format!("required for type {kind}")
+        };
+        self.fault(format!("{path}.{field}"), message);
+    }
+
+    /// The fields a check block sets itself. `merged` is the block merged over what it
+    /// inherits (the service's check for a real's block), `inherited` its timing.
+    fn check_level(&mut self, path: &str, own: &Check, merged: &Check, inherited: &Timing) {
+        let kind = merged.effective_kind();
+
+        // Timing.
+        if let Some(d) = own.interval {
+            self.duration(format!("{path}.interval"), d);
+        }
+        if let Some(d) = own.timeout {
+            self.duration(format!("{path}.timeout"), d);
+        }
+        let interval = own.interval.unwrap_or(inherited.interval);
+        let timeout = own.timeout.unwrap_or(inherited.timeout);
+        if timeout > interval {
+            if own.timeout.is_some() {
+                let from = if own.interval.is_some() {
+                    String::new()
+                } else {
+                    format!(" (from {})", inherited.interval_from)
+                };
+                self.fault(
+                    format!("{path}.timeout"),
+                    format!(
+                        "{} is longer than the interval {}{from}",
+                        fmt_duration(timeout),
+                        fmt_duration(interval)
+                    ),
+                );
+            } else if own.interval.is_some() {
+                self.fault(
+                    format!("{path}.interval"),
+                    format!(
+                        "{} is shorter than the timeout {} (from {})",
+                        fmt_duration(interval),
+                        fmt_duration(timeout),
+                        inherited.timeout_from
+                    ),
+                );
+            }
+        }
+        if let Some(n) = own.fall {
+            self.range(format!("{path}.fall"), n, &FALL_RISE_RANGE);
+        }
+        if let Some(n) = own.rise {
+            self.range(format!("{path}.rise"), n, &FALL_RISE_RANGE);
+        }
+
+        // Fields of other types.
+        for field in own.specific_fields() {
+            if !kind.takes(field) {
+                self.fault(
+                    format!("{path}.{field}"),
+                    format!("{} (the check's type is {kind})", only_valid_for(field)),
+                );
+            }
+        }
+
+        // Values.
+        if own.port == Some(0) {
+            self.fault(
+                format!("{path}.port"),
+                "0 is not a port to check (1..=65535)",
+            );
+        }
+        if let Some(req) = &own.request
+            && (!req.starts_with('/') || req.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            self.fault(
+                format!("{path}.request"),
+                format!("{req:?} is not a path: it must start with '/' and hold no blanks"),
+            );
+        }
+        if let Some(re) = &own.receive
+            && let Err(e) = regex::Regex::new(re)
+        {
+            self.fault(
+                format!("{path}.receive"),
+                format!("{re:?} is not a valid regex: {}", regex_reason(&e)),
+            );
+        }
+        if (own.receive.is_some() || own.http_method.is_some())
+            && merged.http_method == Some(HttpMethod::Head)
+            && merged.receive.is_some()
+            && kind.takes("receive")
+        {
+            self.fault(
+                format!("{path}.receive"),
+                "a HEAD request has no body to match: drop receive or use GET",
+            );
+        }
+        if let Some(host) = &own.virtualhost
+            && (host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            self.fault(
+                format!("{path}.virtualhost"),
+                format!("{host:?} is not a host name"),
+            );
+        }
+        if let Some(codes) = &own.expect_status {
+            if codes.is_empty() {
+                self.fault(
+                    format!("{path}.expect_status"),
+                    "at least one status code is needed",
+                );
+            }
+            for (k, &code) in codes.iter().enumerate() {
+                self.range(format!("{path}.expect_status[{k}]"), code, &STATUS_RANGE);
+            }
+        }
+        for (field, value) in [
+            ("query", &own.query),
+            ("expect", &own.expect),
+            ("command", &own.command),
+        ] {
+            if let Some(v) = value
+                && v.trim().is_empty()
+            {
+                self.fault(format!("{path}.{field}"), "cannot be empty");
+            }
+        }
+    }
+
+    fn duplicate_services(&mut self, config: &Config) {
+        let mut endpoints = HashMap::new();
+        let mut names = HashMap::new();
+        for (i, s) in config.services.iter().enumerate() {
+            if let Some(first) = endpoints.insert((s.vip, s.port, s.protocol), i) {
+                self.fault(
+                    format!("services[{i}]"),
+                    format!(
+                        "same vip, port and protocol as services[{first}] ({})",
+                        s.endpoint()
+                    ),
+                );
+                continue;
+            }
+            // An explicit name may also collide with another service's default name.
+            let name = s.display_name().into_owned();
+            if let Some(first) = names.insert(name.clone(), i) {
+                let path = if s.name.is_some() {
+                    format!("services[{i}].name")
+                } else {
+                    format!("services[{first}].name")
+                };
+                self.fault(
+                    path,
+                    format!("{name:?} is the name of both services[{first}] and services[{i}]"),
+                );
+            }
+        }
+    }
+}
+
+/// The interval and timeout a check level inherits, and where they come from.
+struct Timing {
+    interval: Duration,
+    interval_from: String,
+    timeout: Duration,
+    timeout_from: String,
+}
+
+impl Timing {
+    fn defaults(d: &CheckDefaults) -> Self {
+        Timing {
+            interval: d.interval,
+            interval_from: "global.check_defaults".into(),
+            timeout: d.timeout,
+            timeout_from: "global.check_defaults".into(),
+        }
+    }
+
+    fn over(check: &Check, path: &str, d: &CheckDefaults) -> Self {
+        let mut t = Timing::defaults(d);
+        if let Some(i) = check.interval {
+            t.interval = i;
+            t.interval_from = path.to_owned();
+        }
+        if let Some(to) = check.timeout {
+            t.timeout = to;
+            t.timeout_from = path.to_owned();
+        }
+        t
+    }
+}
+
+/// The fields a merged check needs and lacks.
+fn missing(check: &Check, service_port: u16) -> Vec<&'static str> {
+    let kind = check.effective_kind();
+    let mut out = Vec::new();
+    if kind.needs_port() && service_port == 0 && check.port.is_none() {
+        out.push("port");
+    }
+    if kind == CheckType::Dns && check.query.is_none() {
+        out.push("query");
+    }
+    if kind == CheckType::External && check.command.is_none() {
+        out.push("command");
+    }
+    out
+}
+
+fn only_valid_for(field: &str) -> String {
+    let types: Vec<&str> = CheckType::ALL
+        .iter()
+        .filter(|t| t.takes(field))
+        .map(|t| t.as_str())
+        .collect();
+    match types.as_slice() {
+        [one] => format!("only valid for type {one}"),
+        many => format!("only valid for types {}", many.join(", ")),
+    }
+}
+
+/// The last line of a regex error ("unclosed group"), as the full text spans several lines.
+fn regex_reason(e: &regex::Error) -> String {
+    let text = e.to_string();
+    text.lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("error: "))
+        .map(str::to_owned)
+        .unwrap_or_else(|| text.lines().collect::<Vec<_>>().join(" "))
+}
+
+fn family_mismatch(addr: IpAddr, vip: IpAddr) -> Option<String> {
+    let family = |a: IpAddr| if a.is_ipv4() { "IPv4" } else { "IPv6" };
+    (addr.is_ipv4() != vip.is_ipv4())
+        .then(|| format!("is {} but the vip {vip} is {}", family(addr), family(vip)))
+}
+
+fn unusable(addr: IpAddr) -> Option<&'static str> {
+    if addr.is_unspecified() {
+        Some("is the unspecified address")
+    } else if addr.is_multicast() {
+        Some("is a multicast address")
+    } else if matches!(addr, IpAddr::V4(a) if a.is_broadcast()) {
+        Some("is the broadcast address")
+    } else {
+        None
+    }
+}
+
+/// Whether `n` is prime (trial division: `n` is at most about a million).
+pub fn is_prime(n: u32) -> bool {
+    if n < 2 {
+        return false;
+    }
+    if n.is_multiple_of(2) {
+        return n == 2;
+    }
+    let n = u64::from(n);
+    let mut d = 3;
+    while d * d <= n {
+        if n % d == 0 {
+            return false;
+        }
+        d += 2;
+    }
+    true
+}
+
+/// The primes just below and just above `n`.
+fn neighbour_primes(n: u32) -> (u32, u32) {
+    let below = (2..n).rev().find(|&k| is_prime(k)).unwrap_or(2);
+    let above = (n + 1..)
+        .find(|&k| is_prime(k))
+        .expect("primes are infinite");
+    (below, above)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn primes_are_recognised() {
+        let primes: Vec<u32> = (0..30).filter(|&n| is_prime(n)).collect();
+        assert_eq!(primes, [2, 3, 5, 7, 11, 13, 17, 19, 23, 29]);
+        assert!(is_prime(65537));
+        assert!(is_prime(1_048_573));
+        assert!(!is_prime(65536));
+        assert!(!is_prime(1_048_575));
+        assert_eq!(neighbour_primes(65536), (65521, 65537));
+    }
+
+    #[test]
+    fn regex_errors_are_one_line() {
+        let unclosed = String::from("(unclosed");
+        let e = regex::Regex::new(&unclosed).unwrap_err();
+        assert_eq!(regex_reason(&e), "unclosed group");
+    }
+}
