@@ -2,4 +2,5 @@
 //!
 //! Pure cores (Maglev, config, rendering) are plain functions over plain data; only
 //! [`dataplane`] touches the kernel.
+pub mod health;
 pub mod maglev;
