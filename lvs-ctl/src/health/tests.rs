@@ -927,7 +927,7 @@ async fn identical_checks_share_one_probe_and_fan_out() {
             ((1, 0), target, check.clone()),
         ]);
         assert_eq!(m.probe_count(), 1);
-        let mut ids = vec![
+        let mut ids = [
             next_event(&mut rx, ms(500)).await,
             next_event(&mut rx, ms(500)).await,
         ];
