@@ -10,7 +10,8 @@ use super::spec::{CheckKind, CheckSpec, Proto, SpecError, Target};
 use super::{connect, external, ping};
 
 /// Why a probe failed. `Display` gives the reason alone (`connection refused`,
-/// `status 503, expected 200`); [`Prober::cause`] puts the check and target in front.
+/// `status 503, expected 200`); an [`Event`](super::Event)'s cause puts the check and target in
+/// front.
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
     /// The probe did not finish within the check's timeout.

@@ -206,16 +206,6 @@ impl CheckSpec {
         }
         Ok(())
     }
-
-    /// `rise`, at least 1.
-    pub fn rise(&self) -> u32 {
-        self.rise.max(1)
-    }
-
-    /// `fall`, at least 1.
-    pub fn fall(&self) -> u32 {
-        self.fall.max(1)
-    }
 }
 
 pub(crate) fn parse_qtype(qtype: &str) -> Result<RecordType, SpecError> {

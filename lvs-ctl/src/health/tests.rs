@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use hickory_proto::op::{Message, MessageType, ResponseCode};
+use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{Name, RData, Record};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -443,8 +443,26 @@ async fn https_self_signed_fails_verification_passes_without() {
 // ---------------------------------------------------------------------------------------------
 // DNS.
 
-/// Answers `up.test. A` with 192.0.2.1, `nx.test.` with NXDOMAIN, anything else with no
-/// answer; counts queries.
+/// The test zone: `up.test. A` is 192.0.2.1, `nx.test.` does not exist, anything else has
+/// no answer.
+fn dns_reply(query: &[u8]) -> Option<Vec<u8>> {
+    let query = Message::from_vec(query).ok()?;
+    let mut reply = Message::response(query.metadata.id, query.metadata.op_code);
+    reply.add_queries(query.queries.clone());
+    let name = query.queries.first()?.name().to_string();
+    if name == "nx.test." {
+        reply.metadata.response_code = ResponseCode::NXDomain;
+    } else if name == "up.test." {
+        reply.add_answer(Record::from_rdata(
+            Name::from_ascii("up.test.").expect("name"),
+            60,
+            RData::A(A(Ipv4Addr::new(192, 0, 2, 1))),
+        ));
+    }
+    Some(reply.to_vec().expect("encode reply"))
+}
+
+/// A DNS server for the test zone over UDP.
 async fn dns_server() -> (SocketAddr, tokio::task::JoinHandle<()>) {
     let sock = UdpSocket::bind((LOCALHOST, 0)).await.expect("bind dns");
     let addr = sock.local_addr().expect("addr");
@@ -454,25 +472,33 @@ async fn dns_server() -> (SocketAddr, tokio::task::JoinHandle<()>) {
             let Ok((n, from)) = sock.recv_from(&mut buf).await else {
                 return;
             };
-            let Ok(query) = Message::from_vec(&buf[..n]) else {
+            if let Some(wire) = dns_reply(&buf[..n]) {
+                let _ = sock.send_to(&wire, from).await;
+            }
+        }
+    });
+    (addr, task)
+}
+
+/// The same over TCP (length-prefixed messages, one per connection).
+async fn dns_tcp_server() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind((LOCALHOST, 0))
+        .await
+        .expect("bind dns tcp");
+    let addr = listener.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let Ok(len) = s.read_u16().await else {
                 continue;
             };
-            let mut reply = Message::response(query.metadata.id, query.metadata.op_code);
-            reply.add_queries(query.queries.clone());
-            let q = &query.queries[0];
-            let name = q.name().to_string();
-            if name == "nx.test." {
-                reply.metadata.response_code = ResponseCode::NXDomain;
-            } else if name == "up.test." {
-                reply.add_answer(Record::from_rdata(
-                    Name::from_ascii("up.test.").expect("name"),
-                    60,
-                    RData::A(A(Ipv4Addr::new(192, 0, 2, 1))),
-                ));
+            let mut query = vec![0u8; usize::from(len)];
+            if s.read_exact(&mut query).await.is_err() {
+                continue;
             }
-            assert_eq!(reply.metadata.message_type, MessageType::Response);
-            let wire = reply.to_vec().expect("encode reply");
-            let _ = sock.send_to(&wire, from).await;
+            if let Some(wire) = dns_reply(&query) {
+                let len = u16::try_from(wire.len()).expect("short reply");
+                let _ = s.write_all(&[&len.to_be_bytes()[..], &wire].concat()).await;
+            }
         }
     });
     (addr, task)
@@ -509,6 +535,20 @@ async fn dns_expected_answer_present_absent_and_nxdomain() {
         assert!(r.is_err());
         assert_eq!(cause, format!("dns {addr}: A nx.test.: rcode NXDOMAIN"));
         server.abort();
+
+        let (tcp, tcp_server) = dns_tcp_server().await;
+        let over_tcp = |name: &str, expect: Option<&str>| CheckKind::Dns {
+            name: name.into(),
+            qtype: "a".into(),
+            proto: Proto::Tcp,
+            expect: expect.map(String::from),
+        };
+        let (r, cause) = probe_once(tcp, over_tcp("up.test", Some("192.0.2.1")), ms(1000)).await;
+        assert!(r.is_ok(), "{cause}");
+        let (r, cause) = probe_once(tcp, over_tcp("nx.test", None), ms(1000)).await;
+        assert!(r.is_err());
+        assert_eq!(cause, format!("dns {tcp}: A nx.test.: rcode NXDOMAIN"));
+        tcp_server.abort();
 
         // No server at all: port unreachable comes back as connection refused.
         let closed = closed_udp_port().await;
