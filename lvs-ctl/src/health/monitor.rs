@@ -100,26 +100,8 @@ impl<K: CheckId> Monitor<K> {
             }
         }
 
-        // Unsubscribe ids that went away or moved to another check.
-        for (id, key) in &self.wanted {
-            let stays = index.get(id).is_some_and(|&i| &next[i].1 == key);
-            if stays {
-                continue;
-            }
-            if let Some(probe) = self.probes.get(key) {
-                let empty = {
-                    let mut shared = probe.lock();
-                    shared.subscribers.remove(id);
-                    shared.subscribers.is_empty()
-                };
-                if empty {
-                    // Dropping the probe aborts its task.
-                    self.probes.remove(key);
-                }
-            }
-        }
-
-        // Subscribe new ids, starting checks nobody ran yet.
+        // Subscribe new ids first, so that a check merely changing hands (ids renumbered
+        // after a service was removed) keeps running and keeps its state.
         let old: HashMap<&K, &Key> = self.wanted.iter().map(|(k, v)| (k, v)).collect();
         for (id, key) in &next {
             if old.get(id) == Some(&key) {
@@ -137,6 +119,26 @@ impl<K: CheckId> Monitor<K> {
             drop(shared);
             if !told {
                 probe.wake.notify_one();
+            }
+        }
+
+        // Then unsubscribe ids that went away or moved to another check, and stop checks
+        // nobody wants any more.
+        for (id, key) in &self.wanted {
+            let stays = index.get(id).is_some_and(|&i| &next[i].1 == key);
+            if stays {
+                continue;
+            }
+            if let Some(probe) = self.probes.get(key) {
+                let empty = {
+                    let mut shared = probe.lock();
+                    shared.subscribers.remove(id);
+                    shared.subscribers.is_empty()
+                };
+                if empty {
+                    // Dropping the probe aborts its task.
+                    self.probes.remove(key);
+                }
             }
         }
         self.wanted = next;

@@ -1005,10 +1005,16 @@ async fn identical_checks_share_one_probe_and_fan_out() {
         assert_eq!(e.cause, format!("connect {addr}: connected"));
         assert!(rx.try_recv().is_err(), "no event for the id that stayed");
 
+        // Renumbered ids (a service removed before them) take over the running check.
+        m.set_checks(vec![((9, 9), target, check.clone())]);
+        assert_eq!((m.probe_count(), m.status()[0].state), (1, State::Up));
+        let e = next_event(&mut rx, ms(50)).await;
+        assert_eq!((e.id, e.up), ((9, 9), true));
+
         // A changed spec is another check: the old one stops.
         let mut other = check.clone();
         other.fall = 2;
-        m.set_checks(vec![((1, 0), target, other)]);
+        m.set_checks(vec![((9, 9), target, other)]);
         assert_eq!(m.probe_count(), 1);
         assert_eq!(m.status()[0].state, State::Unknown);
         m.set_checks(vec![]);
