@@ -1,0 +1,307 @@
+//! Scheduling: one tokio task per distinct `(Target, CheckSpec)`, its results fanned out to
+//! every [`CheckId`] that wants it.
+
+use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::probe::Prober;
+use super::spec::{CheckSpec, Target};
+use super::state::{State, Tracker};
+
+/// The caller's key for one wanted check, e.g. `(service index, real index)`. Anything
+/// cloneable, hashable and printable will do.
+pub trait CheckId: Clone + Eq + Hash + fmt::Debug + Send + Sync + 'static {}
+impl<T: Clone + Eq + Hash + fmt::Debug + Send + Sync + 'static> CheckId for T {}
+
+/// A change of state of one check, sent on the [`Monitor`]'s channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event<K> {
+    /// Whose check changed.
+    pub id: K,
+    /// What was probed.
+    pub target: Target,
+    /// New state: up, or down.
+    pub up: bool,
+    /// Check, target and the result that decided it:
+    /// `http 198.18.1.2:80: status 503, expected 200`.
+    pub cause: String,
+    /// When the deciding probe ended (or, for an id that joined a running check, when it
+    /// joined).
+    pub at: SystemTime,
+}
+
+/// Where one check stands, for `lvs-ctl list`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status<K> {
+    /// The caller's key.
+    pub id: K,
+    /// What is probed.
+    pub target: Target,
+    /// Check name (`http`, `connect`, ...).
+    pub check: &'static str,
+    /// Current state.
+    pub state: State,
+    /// When the check entered `state` (its start, while unknown).
+    pub since: SystemTime,
+    /// Cause of the last failed probe, if the last probe failed.
+    pub last_error: Option<String>,
+    /// How long the last probe took.
+    pub last_duration: Option<Duration>,
+    /// When the last probe ended.
+    pub last_probe: Option<SystemTime>,
+}
+
+type Key = (Target, CheckSpec);
+
+/// Runs health checks and reports changes of state.
+///
+/// Must be created and used inside a tokio runtime. Dropping it stops every check (and kills
+/// any external check program still running).
+pub struct Monitor<K: CheckId> {
+    events: mpsc::Sender<Event<K>>,
+    probes: HashMap<Key, Probe<K>>,
+    /// Wanted checks, in the order last given to [`Monitor::set_checks`].
+    wanted: Vec<(K, Key)>,
+}
+
+impl<K: CheckId> Monitor<K> {
+    /// A monitor with no checks, sending [`Event`]s on `events`.
+    pub fn new(events: mpsc::Sender<Event<K>>) -> Self {
+        Self {
+            events,
+            probes: HashMap::new(),
+            wanted: Vec::new(),
+        }
+    }
+
+    /// Makes `wanted` the set of checks. Checks that stay (same id, target and spec) keep their
+    /// state and schedule; ids that are new, or whose target or spec changed, start
+    /// [`State::Unknown`] unless they join a check already running for another id, in which case
+    /// they take its state and are sent an event for it. Identical `(Target, CheckSpec)` pairs
+    /// are probed once. An id given twice keeps its last entry.
+    pub fn set_checks(&mut self, wanted: Vec<(K, Target, CheckSpec)>) {
+        let mut next: Vec<(K, Key)> = Vec::with_capacity(wanted.len());
+        let mut index: HashMap<K, usize> = HashMap::with_capacity(wanted.len());
+        for (id, target, spec) in wanted {
+            match index.get(&id) {
+                Some(&i) => next[i].1 = (target, spec),
+                None => {
+                    index.insert(id.clone(), next.len());
+                    next.push((id, (target, spec)));
+                }
+            }
+        }
+
+        // Subscribe new ids first, so that a check merely changing hands (ids renumbered
+        // after a service was removed) keeps running and keeps its state.
+        let old: HashMap<&K, &Key> = self.wanted.iter().map(|(k, v)| (k, v)).collect();
+        for (id, key) in &next {
+            if old.get(id) == Some(&key) {
+                continue;
+            }
+            let events = &self.events;
+            let probe = self
+                .probes
+                .entry(key.clone())
+                .or_insert_with(|| Probe::start(key.0, key.1.clone(), events.clone()));
+            let mut shared = probe.lock();
+            // Nothing to tell while the check does not know yet.
+            let told = shared.tracker.state() == State::Unknown;
+            shared.subscribers.insert(id.clone(), told);
+            drop(shared);
+            if !told {
+                probe.wake.notify_one();
+            }
+        }
+
+        // Then unsubscribe ids that went away or moved to another check, and stop checks
+        // nobody wants any more.
+        for (id, key) in &self.wanted {
+            let stays = index.get(id).is_some_and(|&i| &next[i].1 == key);
+            if stays {
+                continue;
+            }
+            if let Some(probe) = self.probes.get(key) {
+                let empty = {
+                    let mut shared = probe.lock();
+                    shared.subscribers.remove(id);
+                    shared.subscribers.is_empty()
+                };
+                if empty {
+                    // Dropping the probe aborts its task.
+                    self.probes.remove(key);
+                }
+            }
+        }
+        self.wanted = next;
+    }
+
+    /// Where every wanted check stands, in the order given to [`Monitor::set_checks`].
+    pub fn status(&self) -> Vec<Status<K>> {
+        self.wanted
+            .iter()
+            .filter_map(|(id, key)| {
+                let probe = self.probes.get(key)?;
+                let s = probe.lock();
+                Some(Status {
+                    id: id.clone(),
+                    target: key.0,
+                    check: key.1.kind.name(),
+                    state: s.tracker.state(),
+                    since: s.since,
+                    last_error: s.last_error.clone(),
+                    last_duration: s.last_duration,
+                    last_probe: s.last_probe,
+                })
+            })
+            .collect()
+    }
+
+    /// How many distinct probes run (fewer than wanted checks when some are shared).
+    pub fn probe_count(&self) -> usize {
+        self.probes.len()
+    }
+}
+
+/// One running check and what its task shares with the monitor.
+struct Probe<K> {
+    shared: Arc<Mutex<Shared<K>>>,
+    wake: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+struct Shared<K> {
+    tracker: Tracker,
+    since: SystemTime,
+    /// Cause of the last change of state, repeated to ids that join later.
+    last_change: String,
+    last_error: Option<String>,
+    last_duration: Option<Duration>,
+    last_probe: Option<SystemTime>,
+    /// Subscribed ids, each with whether it has been told the current state.
+    subscribers: HashMap<K, bool>,
+}
+
+impl<K: CheckId> Probe<K> {
+    fn start(target: Target, spec: CheckSpec, events: mpsc::Sender<Event<K>>) -> Self {
+        let first = jitter(&target, &spec);
+        let shared = Arc::new(Mutex::new(Shared {
+            tracker: Tracker::new(spec.rise, spec.fall),
+            since: SystemTime::now(),
+            last_change: String::new(),
+            last_error: None,
+            last_duration: None,
+            last_probe: None,
+            subscribers: HashMap::new(),
+        }));
+        let wake = Arc::new(Notify::new());
+        let prober = Prober::new(target, spec);
+        let task = tokio::spawn(run(
+            prober,
+            first,
+            Arc::clone(&shared),
+            Arc::clone(&wake),
+            events,
+        ));
+        Self { shared, wake, task }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shared<K>> {
+        lock(&self.shared)
+    }
+}
+
+impl<K> Drop for Probe<K> {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The shared state stays consistent even if a holder panicked (every update is a few plain
+/// assignments), so a poisoned lock is used as is.
+fn lock<K>(shared: &Mutex<Shared<K>>) -> MutexGuard<'_, Shared<K>> {
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Delay before the first probe: spread over `[0, interval)`, the same for the same check on
+/// every run, so restarts do not bunch checks up.
+fn jitter(target: &Target, spec: &CheckSpec) -> Duration {
+    let mut h = DefaultHasher::new();
+    target.hash(&mut h);
+    spec.hash(&mut h);
+    let nanos = spec.interval.as_nanos().max(1);
+    let offset = u128::from(h.finish()) % nanos;
+    Duration::from_nanos(u64::try_from(offset).unwrap_or(u64::MAX))
+}
+
+/// The task of one check: probe every interval, tell subscribers about changes, and tell ids
+/// that joined what they missed.
+async fn run<K: CheckId>(
+    prober: Prober,
+    first: Duration,
+    shared: Arc<Mutex<Shared<K>>>,
+    wake: Arc<Notify>,
+    events: mpsc::Sender<Event<K>>,
+) {
+    let mut ticks = tokio::time::interval_at(Instant::now() + first, prober.spec().interval);
+    // A probe that overruns the interval pushes the schedule back rather than firing a burst.
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        let out = tokio::select! {
+            _ = ticks.tick() => {
+                let started = Instant::now();
+                let result = prober.probe().await;
+                let took = started.elapsed();
+                let cause = prober.cause(&result);
+                let now = SystemTime::now();
+                log::debug!("{cause} ({:?})", took);
+                let mut s = lock(&shared);
+                s.last_probe = Some(now);
+                s.last_duration = Some(took);
+                s.last_error = result.is_err().then(|| cause.clone());
+                match s.tracker.record(result.is_ok()) {
+                    None => Vec::new(),
+                    Some(state) => {
+                        s.since = now;
+                        s.last_change.clone_from(&cause);
+                        log::info!("{cause}: now {state}");
+                        let up = state == State::Up;
+                        s.subscribers
+                            .iter_mut()
+                            .map(|(id, told)| {
+                                *told = true;
+                                Event { id: id.clone(), target: prober.target(), up, cause: cause.clone(), at: now }
+                            })
+                            .collect()
+                    }
+                }
+            }
+            () = wake.notified() => {
+                let now = SystemTime::now();
+                let mut s = lock(&shared);
+                let up = s.tracker.state() == State::Up;
+                let cause = s.last_change.clone();
+                s.subscribers
+                    .iter_mut()
+                    .filter(|(_, told)| !**told)
+                    .map(|(id, told)| {
+                        *told = true;
+                        Event { id: id.clone(), target: prober.target(), up, cause: cause.clone(), at: now }
+                    })
+                    .collect()
+            }
+        };
+        for event in out {
+            // A monitor whose receiver is gone keeps checking for status(); nothing to send to.
+            let _ = events.send(event).await;
+        }
+    }
+}
