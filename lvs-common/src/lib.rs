@@ -16,15 +16,18 @@ pub const MAP_SERVICES: &str = "LVS_SERVICES";
 /// Only consulted on the exceptional paths (fragments, options, extension headers) to tell a
 /// VIP's malformed packet (dropped) from anyone else's (passed untouched).
 pub const MAP_VIPS: &str = "LVS_VIPS";
+/// `Array<u32>` of [`VIP_FILTER_SLOTS`]: how many VIP addresses fall in each slot of
+/// [`vip_filter_slot`]. The fast path's first question: a packet whose destination's slot is
+/// 0 is not for any service and passes after one array read, without a hash lookup.
+pub const MAP_VIP_FILTER: &str = "LVS_VIP_FILTER";
 /// `ArrayOfMaps<u32 -> Array<u32>>`: Maglev tables, indexed by `Service::ring`.
 pub const MAP_RINGS: &str = "LVS_RINGS";
 /// `Array<Real>`: real servers, indexed by real index (0 is never used: it means "none").
 pub const MAP_REALS: &str = "LVS_REALS";
 /// `LruHashMap<FlowKey, Conn>`: the connection table.
 pub const MAP_CONNS: &str = "LVS_CONNS";
-/// `PerCpuArray<Stats>` indexed by service id.
-pub const MAP_SERVICE_STATS: &str = "LVS_SVC_STATS";
-/// `PerCpuArray<Stats>` indexed by real index.
+/// `PerCpuArray<Stats>` indexed by real index. A service's statistics are the sum of its
+/// reals' (a real index belongs to one service), so a packet updates one slot, not two.
 pub const MAP_REAL_STATS: &str = "LVS_REAL_STATS";
 /// `PerCpuArray<u64>` indexed by [`Reason`].
 pub const MAP_COUNTERS: &str = "LVS_COUNTERS";
@@ -41,6 +44,8 @@ pub const MAX_SERVICES: u32 = 4096;
 pub const MAX_RINGS: u32 = 2 * MAX_SERVICES;
 /// Real indices are `1..MAX_REALS` (a real index is one real in one service).
 pub const MAX_REALS: u32 = 65536;
+/// Slots of the VIP filter (a power of two).
+pub const VIP_FILTER_SLOTS: u32 = 1 << 16;
 /// Default size of the connection table (entries).
 pub const DEFAULT_CONNS: u32 = 1 << 20;
 /// Default Maglev table size: a prime, as the Maglev paper requires.
@@ -231,18 +236,18 @@ reasons! {
     DropRedirect = 13, "drop_redirect";
     /// Internal: a table or a map entry the service points to is missing: dropped.
     DropInternal = 14, "drop_internal";
-    /// Event: a packet of a flow found in the connection table.
-    ConnHit = 15, "conn_hit";
-    /// Event: a new flow scheduled by the Maglev table.
-    ConnNew = 16, "conn_new";
+    /// Event: a new flow scheduled by the Maglev table. (Packets of flows found in the
+    /// connection table are `tx + redirect - conn_new - conn_rescheduled`; counting them
+    /// would cost every packet a write.)
+    ConnNew = 15, "conn_new";
     /// Event: a flow whose real was removed, scheduled again.
-    ConnRescheduled = 17, "conn_rescheduled";
+    ConnRescheduled = 16, "conn_rescheduled";
     /// Event: the connection table refused an insert; the packet was still forwarded.
-    ConnInsertFailed = 18, "conn_insert_failed";
+    ConnInsertFailed = 17, "conn_insert_failed";
 }
 
 /// Number of counter slots.
-pub const NUM_REASONS: u32 = 19;
+pub const NUM_REASONS: u32 = 18;
 
 // ---------------------------------------------------------------------------------------------
 // Flow hash: shared so that userspace (`lvs-ctl explain`, tests) computes exactly what the
@@ -290,6 +295,14 @@ pub const fn flow_hash(k: &FlowKey, src_only: bool) -> u32 {
         h = mix(h, u32::from_ne_bytes([k.proto, k.family, 0, 0]));
     }
     finish(h)
+}
+
+/// Slot of an address (IPv4 in the first 4 bytes, the rest zero) in [`MAP_VIP_FILTER`]:
+/// the words folded and multiplied by the golden ratio, top 16 bits.
+#[inline(always)]
+pub const fn vip_filter_slot(addr: &[u8; 16]) -> u32 {
+    let w = word(addr, 0) ^ word(addr, 4) ^ word(addr, 8) ^ word(addr, 12);
+    w.wrapping_mul(0x9e37_79b1) >> 16
 }
 
 // ---------------------------------------------------------------------------------------------

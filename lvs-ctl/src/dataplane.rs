@@ -18,8 +18,7 @@ use aya::{
     },
 };
 use lvs_common::{
-    Conn, FlowKey, MAP_CONNS, MAP_COUNTERS, MAP_REAL_STATS, MAP_REALS, MAP_RINGS, MAP_SERVICE_STATS,
-    MAP_SERVICES, MAP_VIPS, MAX_RING_SIZE, MAX_RINGS, Real, Reason, Service, ServiceKey, Stats, VipKey,
+    Conn, FlowKey, MAP_CONNS, MAP_COUNTERS, MAP_REAL_STATS, MAP_REALS, MAP_RINGS, MAP_SERVICES, MAP_VIP_FILTER, MAP_VIPS, MAX_RING_SIZE, MAX_RINGS, Real, Reason, Service, ServiceKey, Stats, VipKey,
 };
 use std::{
     fs,
@@ -40,10 +39,10 @@ pub const DIRECTOR_PROGRAM: &str = "lvs_director";
 const PINNED_MAPS: [&str; 8] = [
     MAP_SERVICES,
     MAP_VIPS,
+    MAP_VIP_FILTER,
     MAP_RINGS,
     MAP_REALS,
     MAP_CONNS,
-    MAP_SERVICE_STATS,
     MAP_REAL_STATS,
     MAP_COUNTERS,
 ];
@@ -97,10 +96,10 @@ pub struct Dataplane {
     pin_dir: PathBuf,
     services: HashMap<MapData, ServiceKey, Service>,
     vips: HashMap<MapData, VipKey, u32>,
+    vip_filter: Array<MapData, u32>,
     rings: OwnedFd,
     reals: Array<MapData, Real>,
     conns: HashMap<MapData, FlowKey, Conn>,
-    service_stats: PerCpuArray<MapData, Stats>,
     real_stats: PerCpuArray<MapData, Stats>,
     counters: PerCpuArray<MapData, u64>,
 }
@@ -150,9 +149,9 @@ impl Dataplane {
         Ok(Dataplane {
             services: take(&mut ebpf, MAP_SERVICES)?,
             vips: take(&mut ebpf, MAP_VIPS)?,
+            vip_filter: take(&mut ebpf, MAP_VIP_FILTER)?,
             reals: take(&mut ebpf, MAP_REALS)?,
             conns: take(&mut ebpf, MAP_CONNS)?,
-            service_stats: take(&mut ebpf, MAP_SERVICE_STATS)?,
             real_stats: take(&mut ebpf, MAP_REAL_STATS)?,
             counters: take(&mut ebpf, MAP_COUNTERS)?,
             rings,
@@ -261,6 +260,16 @@ impl Dataplane {
         self.vips.insert(key, count, 0).map_err(map_err("writing a VIP"))
     }
 
+    /// Sets how many VIP addresses fall in slot `slot` of the VIP filter.
+    pub fn set_vip_filter(&mut self, slot: u32, count: u32) -> Result<()> {
+        self.vip_filter.set(slot, count, 0).map_err(map_err(format!("writing VIP filter slot {slot}")))
+    }
+
+    /// Every VIP address in the VIP map.
+    pub fn vips(&self) -> Vec<(VipKey, u32)> {
+        self.vips.iter().filter_map(|r| r.ok()).collect()
+    }
+
     // --- Maglev tables ------------------------------------------------------------------------
 
     /// Writes `table` (real indices, 0 = none) as a new inner map into outer slot `ring`.
@@ -308,27 +317,16 @@ impl Dataplane {
 
     // --- statistics ---------------------------------------------------------------------------
 
-    pub fn service_stats(&self, id: u32) -> Result<Stats> {
-        sum_stats(&self.service_stats, id)
-    }
-
     pub fn real_stats(&self, index: u32) -> Result<Stats> {
         sum_stats(&self.real_stats, index)
     }
 
-    /// Zeroes the statistics of a service id or real index before it is given out again.
-    pub fn reset_stats(&mut self, service: Option<u32>, real: Option<u32>) -> Result<()> {
+    /// Zeroes the statistics of a real index before it is given out again.
+    pub fn reset_real_stats(&mut self, index: u32) -> Result<()> {
         let cpus = aya::util::nr_cpus().map_err(|(_, e)| io_err("counting CPUs")(e))?;
-        let zero = || {
-            aya::maps::PerCpuValues::try_from(vec![Stats::default(); cpus]).map_err(io_err("building per-CPU values"))
-        };
-        if let Some(id) = service {
-            self.service_stats.set(id, zero()?, 0).map_err(map_err("resetting service statistics"))?;
-        }
-        if let Some(index) = real {
-            self.real_stats.set(index, zero()?, 0).map_err(map_err("resetting real statistics"))?;
-        }
-        Ok(())
+        let zero =
+            aya::maps::PerCpuValues::try_from(vec![Stats::default(); cpus]).map_err(io_err("building per-CPU values"))?;
+        self.real_stats.set(index, zero, 0).map_err(map_err("resetting real statistics"))
     }
 
     /// Every counter, summed over the CPUs, in [`Reason::ALL`] order.

@@ -14,7 +14,8 @@ use crate::{
     maglev,
 };
 use lvs_common::{
-    MAX_REALS, MAX_SERVICES, METHOD_DR, REAL_F_ACTIVE, Real, Service, ServiceKey, VipKey, addr_bytes,
+    MAX_REALS, MAX_SERVICES, METHOD_DR, REAL_F_ACTIVE, Real, Service, ServiceKey, Stats, VipKey, addr_bytes,
+    vip_filter_slot,
 };
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -69,6 +70,8 @@ struct Applied {
     table_inputs: Vec<(IpAddr, u32)>,
     /// Real index of each real address, with what was written there.
     reals: BTreeMap<IpAddr, (u32, Real)>,
+    /// Statistics of reals that left the service (they count in the service's totals).
+    retired: Stats,
 }
 
 /// What one `apply` changed, for logs and tests.
@@ -133,6 +136,16 @@ impl Tables {
         self.services.get(key).map(|a| a.id)
     }
 
+    /// Statistics of a service: the sum of its reals', including reals it had before.
+    pub fn service_stats(&self, dp: &Dataplane, key: &ServiceKey) -> Result<Stats, ApplyError> {
+        let Some(applied) = self.services.get(key) else { return Ok(Stats::default()) };
+        let mut total = applied.retired;
+        for (index, _) in applied.reals.values() {
+            total.add(&dp.real_stats(*index)?);
+        }
+        Ok(total)
+    }
+
     /// Real index of `addr` in service `key`.
     pub fn real_index(&self, key: &ServiceKey, addr: IpAddr) -> Option<u32> {
         self.services.get(key)?.reals.get(&addr).map(|(i, _)| *i)
@@ -160,7 +173,6 @@ impl Tables {
         }
         if !self.services.contains_key(&spec.key) {
             let id = self.free_ids.pop_first().ok_or(ApplyError::TooManyServices)?;
-            dp.reset_stats(Some(id), None)?;
             self.services.insert(
                 spec.key,
                 Applied {
@@ -170,6 +182,7 @@ impl Tables {
                     ring_size: spec.ring_size,
                     table_inputs: Vec::new(),
                     reals: BTreeMap::new(),
+                    retired: Stats::default(),
                 },
             );
             report.services_added += 1;
@@ -194,7 +207,7 @@ impl Tables {
                 None => {
                     let i = self.free_reals.pop_first().ok_or(ApplyError::TooManyReals)?;
                     self.generations[i as usize] = self.generations[i as usize].wrapping_add(1);
-                    dp.reset_stats(None, Some(i))?;
+                    dp.reset_real_stats(i)?;
                     (i, self.generations[i as usize])
                 }
             };
@@ -256,6 +269,7 @@ impl Tables {
             let (index, mut entry) = applied.reals.remove(&addr).expect("listed above");
             entry.flags &= !REAL_F_ACTIVE;
             dp.set_real(index, &entry)?;
+            applied.retired.add(&dp.real_stats(index)?);
             self.free_reals.insert(index);
             report.reals_removed += 1;
         }
@@ -289,6 +303,25 @@ impl Tables {
         }
         for vip in self.vips.keys().filter(|v| !counts.contains_key(v)) {
             dp.set_vip(&VipKey::new(*vip), 0)?;
+        }
+        // The filter counts VIP addresses per slot; rewrite the slots whose count changed.
+        // New VIPs are in the filter after their services (a packet that passes the filter
+        // early finds no service and passes), gone ones leave it after.
+        let slots = |vips: &BTreeMap<IpAddr, u32>| {
+            let mut per_slot: BTreeMap<u32, u32> = BTreeMap::new();
+            for vip in vips.keys() {
+                *per_slot.entry(vip_filter_slot(&VipKey::new(*vip).addr)).or_default() += 1;
+            }
+            per_slot
+        };
+        let (old, new) = (slots(&self.vips), slots(&counts));
+        for (slot, n) in &new {
+            if old.get(slot) != Some(n) {
+                dp.set_vip_filter(*slot, *n)?;
+            }
+        }
+        for slot in old.keys().filter(|s| !new.contains_key(s)) {
+            dp.set_vip_filter(*slot, 0)?;
         }
         self.vips = counts;
         Ok(())

@@ -15,22 +15,34 @@ pub struct Choice {
     pub scheduled: bool,
 }
 
+/// What the connection table says of a flow.
+pub enum Known {
+    /// Pinned to a real that still takes its flows.
+    Hit(Choice),
+    /// Not in the table: a new flow (or one the LRU evicted).
+    Miss,
+    /// Pinned to a real that was removed (or whose index now belongs to another real).
+    Stale,
+}
+
 #[inline(always)]
-pub fn pick(flow: &FlowKey, svc: &Service) -> Result<Choice, Reason> {
-    let mut rescheduled = false;
+pub fn established(flow: &FlowKey) -> Known {
     // SAFETY: the value is copied out at once; a concurrent update replaces the element
     // (RCU), it never tears what we read.
-    if let Some(conn) = unsafe { CONNS.get(flow) }.copied() {
-        if let Some(real) = REALS.get(conn.real)
-            && real.flags & REAL_F_ACTIVE != 0
-            && real.generation == conn.generation
-        {
-            stats::count(Reason::ConnHit);
-            return Ok(Choice { index: conn.real, real, scheduled: false });
+    let Some(conn) = (unsafe { CONNS.get(flow) }).copied() else {
+        return Known::Miss;
+    };
+    match REALS.get(conn.real) {
+        Some(real) if real.flags & REAL_F_ACTIVE != 0 && real.generation == conn.generation => {
+            Known::Hit(Choice { index: conn.real, real, scheduled: false })
         }
-        rescheduled = true;
+        _ => Known::Stale,
     }
+}
 
+/// Schedules a flow with the service's Maglev table and pins it in the connection table.
+#[inline(always)]
+pub fn schedule(flow: &FlowKey, svc: &Service, rescheduled: bool) -> Result<Choice, Reason> {
     let index = ring_lookup(flow, svc)?;
     let real = REALS.get(index).ok_or(Reason::DropInternal)?;
     if real.flags & REAL_F_ACTIVE == 0 {

@@ -257,8 +257,7 @@ fn ten_thousand_flows_follow_weights_and_removal_moves_only_the_removed_reals_fl
     assert_eq!(h.counter(Reason::ConnRescheduled), moved);
 
     // Statistics: every packet and new connection accounted to the service and its reals.
-    let id = h.tables.service_id(&k).expect("service id");
-    let svc = h.dp.service_stats(id).expect("service stats");
+    let svc = h.tables.service_stats(&h.dp, &k).expect("service stats");
     assert_eq!(svc.packets, 2 * N as u64);
     assert_eq!(svc.conns, N as u64 + moved);
     let per_real: u64 = idx.iter().map(|&i| h.dp.real_stats(i).expect("real stats").packets).sum();
