@@ -141,7 +141,7 @@ pub struct Real {
 }
 
 /// A flow: the key of [`MAP_CONNS`] and the input of [`flow_hash`].
-#[repr(C, align(4))]
+#[repr(C, align(8))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct FlowKey {
     pub src: [u8; 16],
@@ -274,25 +274,35 @@ const fn word(b: &[u8; 16], i: usize) -> u32 {
     u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
 }
 
-/// MurmurHash3 (x86_32) over the flow's words. With `src_only` only the client address is
-/// hashed (persistent services). Stable across machines of the same byte order.
+/// MurmurHash3 (x86_32) over the flow's 32-bit words: for IPv4 the four that carry
+/// information (source, destination, ports, protocol and family), for IPv6 all ten. With
+/// `src_only` only the client address is hashed (persistent services). Stable across machines
+/// of the same byte order.
 #[inline(always)]
-pub const fn flow_hash(k: &FlowKey, src_only: bool) -> u32 {
+pub fn flow_hash(k: &FlowKey, src_only: bool) -> u32 {
+    // SAFETY: FlowKey is 40 bytes, 8-byte aligned, made of plain bytes: ten u32 words.
+    let w = unsafe { &*(k as *const FlowKey as *const [u32; 10]) };
     let mut h = 0x6c76_7321; // "lvs!"
-    h = mix(h, word(&k.src, 0));
-    h = mix(h, word(&k.src, 4));
-    h = mix(h, word(&k.src, 8));
-    h = mix(h, word(&k.src, 12));
-    if !src_only {
-        h = mix(h, word(&k.dst, 0));
-        h = mix(h, word(&k.dst, 4));
-        h = mix(h, word(&k.dst, 8));
-        h = mix(h, word(&k.dst, 12));
-        h = mix(
-            h,
-            u32::from_ne_bytes([k.sport[0], k.sport[1], k.dport[0], k.dport[1]]),
-        );
-        h = mix(h, u32::from_ne_bytes([k.proto, k.family, 0, 0]));
+    if k.family == FAMILY_V4 {
+        h = mix(h, w[0]);
+        if !src_only {
+            h = mix(h, w[4]);
+            h = mix(h, w[8]);
+            h = mix(h, w[9]);
+        }
+    } else {
+        h = mix(h, w[0]);
+        h = mix(h, w[1]);
+        h = mix(h, w[2]);
+        h = mix(h, w[3]);
+        if !src_only {
+            h = mix(h, w[4]);
+            h = mix(h, w[5]);
+            h = mix(h, w[6]);
+            h = mix(h, w[7]);
+            h = mix(h, w[8]);
+            h = mix(h, w[9]);
+        }
     }
     finish(h)
 }
@@ -301,8 +311,63 @@ pub const fn flow_hash(k: &FlowKey, src_only: bool) -> u32 {
 /// the words folded and multiplied by the golden ratio, top 16 bits.
 #[inline(always)]
 pub const fn vip_filter_slot(addr: &[u8; 16]) -> u32 {
-    let w = word(addr, 0) ^ word(addr, 4) ^ word(addr, 8) ^ word(addr, 12);
+    vip_filter_fold(word(addr, 0) ^ word(addr, 4) ^ word(addr, 8) ^ word(addr, 12))
+}
+
+#[inline(always)]
+const fn vip_filter_fold(w: u32) -> u32 {
     w.wrapping_mul(0x9e37_79b1) >> 16
+}
+
+impl FlowKey {
+    /// An IPv4 flow, assembled as whole words (so that reading it back as words, as the hash
+    /// and the VIP filter do, is not stalled behind byte stores).
+    #[inline(always)]
+    pub fn v4(src: [u8; 4], dst: [u8; 4], sport: [u8; 2], dport: [u8; 2], proto: u8) -> FlowKey {
+        let w: [u32; 10] = [
+            u32::from_ne_bytes(src),
+            0,
+            0,
+            0,
+            u32::from_ne_bytes(dst),
+            0,
+            0,
+            0,
+            u32::from_ne_bytes([sport[0], sport[1], dport[0], dport[1]]),
+            u32::from_ne_bytes([proto, FAMILY_V4, 0, 0]),
+        ];
+        // SAFETY: same size (40 bytes), every bit pattern valid; the layout matches the
+        // fields (src, dst, sport, dport, proto, family, _pad).
+        unsafe { core::mem::transmute::<[u32; 10], FlowKey>(w) }
+    }
+
+    /// An IPv6 flow, assembled as whole words.
+    #[inline(always)]
+    pub fn v6(src: &[u8; 16], dst: &[u8; 16], sport: [u8; 2], dport: [u8; 2], proto: u8) -> FlowKey {
+        let w: [u32; 10] = [
+            word(src, 0),
+            word(src, 4),
+            word(src, 8),
+            word(src, 12),
+            word(dst, 0),
+            word(dst, 4),
+            word(dst, 8),
+            word(dst, 12),
+            u32::from_ne_bytes([sport[0], sport[1], dport[0], dport[1]]),
+            u32::from_ne_bytes([proto, FAMILY_V6, 0, 0]),
+        ];
+        // SAFETY: as in `v4`.
+        unsafe { core::mem::transmute::<[u32; 10], FlowKey>(w) }
+    }
+
+    /// [`vip_filter_slot`] of the destination, read as aligned words (the data plane's form:
+    /// four loads instead of sixteen).
+    #[inline(always)]
+    pub fn dst_vip_slot(&self) -> u32 {
+        // SAFETY: FlowKey is 40 bytes, 8-byte aligned, made of plain bytes: ten u32 words.
+        let w = unsafe { &*(self as *const FlowKey as *const [u32; 10]) };
+        vip_filter_fold(w[4] ^ w[5] ^ w[6] ^ w[7])
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -419,6 +484,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn word_built_flows_equal_field_built_ones() {
+        let v4 = FlowKey::v4([198, 18, 0, 1], [198, 18, 0, 10], [0x9c, 0x40], [0, 80], PROTO_TCP);
+        let mut src = [0u8; 16];
+        src[..4].copy_from_slice(&[198, 18, 0, 1]);
+        let mut dst = [0u8; 16];
+        dst[..4].copy_from_slice(&[198, 18, 0, 10]);
+        assert_eq!(v4, FlowKey { src, dst, sport: [0x9c, 0x40], dport: [0, 80], proto: PROTO_TCP, family: FAMILY_V4, _pad: [0; 2] });
+        let (s6, d6) = ([0x20; 16], [0x30; 16]);
+        let v6 = FlowKey::v6(&s6, &d6, [1, 2], [3, 4], PROTO_UDP);
+        assert_eq!(v6, FlowKey { src: s6, dst: d6, sport: [1, 2], dport: [3, 4], proto: PROTO_UDP, family: FAMILY_V6, _pad: [0; 2] });
+    }
+
+    #[test]
+    fn dst_vip_slot_is_vip_filter_slot_of_the_destination() {
+        for dst in [[198, 18, 0, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10]] {
+            let k = FlowKey { dst, ..Default::default() };
+            assert_eq!(k.dst_vip_slot(), vip_filter_slot(&dst));
+        }
+    }
+
+    #[test]
     fn reasons_are_dense_and_named_uniquely() {
         for (i, r) in Reason::ALL.iter().enumerate() {
             assert_eq!(*r as usize, i, "{} out of order", r.as_str());
@@ -431,6 +517,10 @@ mod tests {
     #[test]
     fn flow_hash_depends_on_every_field_unless_src_only() {
         let base = FlowKey { src: [1; 16], dst: [2; 16], sport: [0, 80], dport: [1, 187], proto: 6, family: 6, _pad: [0; 2] };
+        let v4 = FlowKey { src: [1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], family: 4, ..base };
+        for v in [FlowKey { sport: [0, 81], ..v4 }, FlowKey { dport: [0, 81], ..v4 }, FlowKey { proto: 17, ..v4 }, FlowKey { dst: [5; 16], ..v4 }] {
+            assert_ne!(flow_hash(&v, false), flow_hash(&v4, false), "{v:?}");
+        }
         let h = flow_hash(&base, false);
         let variants = [
             FlowKey { src: [3; 16], ..base },

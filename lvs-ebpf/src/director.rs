@@ -13,7 +13,7 @@ use crate::{
     stats,
 };
 use aya_ebpf::programs::XdpContext;
-use lvs_common::{FlowKey, METHOD_DR, Reason, Service, ServiceKey, vip_filter_slot};
+use lvs_common::{FlowKey, METHOD_DR, Reason, Service, ServiceKey};
 
 /// What to do with a packet that is not dropped.
 pub enum Action {
@@ -37,7 +37,7 @@ pub fn run(ctx: &XdpContext) -> Result<Action, Reason> {
             };
         }
     };
-    if !maybe_vip(&flow.dst) {
+    if !maybe_vip(&flow) {
         return Ok(Action::Pass(Reason::PassNotService));
     }
     let choice = match select::established(&flow) {
@@ -58,10 +58,11 @@ pub fn run(ctx: &XdpContext) -> Result<Action, Reason> {
     Ok(action)
 }
 
-/// False when no VIP has this address (exact); true when one may (then the maps decide).
+/// False when no VIP has the flow's destination (exact); true when one may (then the maps
+/// decide).
 #[inline(always)]
-fn maybe_vip(addr: &[u8; 16]) -> bool {
-    matches!(VIP_FILTER.get(vip_filter_slot(addr)), Some(n) if *n != 0)
+fn maybe_vip(flow: &FlowKey) -> bool {
+    matches!(VIP_FILTER.get(flow.dst_vip_slot()), Some(n) if *n != 0)
 }
 
 /// The service of (VIP, port, protocol), or of (VIP, every port, protocol).

@@ -28,8 +28,12 @@ pub static RINGS: Array<u32> = Array::with_max_entries(MAX_RINGS, 0);
 #[map(name = "LVS_REALS")]
 pub static REALS: Array<Real> = Array::with_max_entries(MAX_REALS, 0);
 
+/// Each CPU keeps its own LRU lists (`BPF_F_NO_COMMON_LRU`): inserting a new flow takes no
+/// lock shared with the other CPUs. The table is still one: any CPU finds any flow.
 #[map(name = "LVS_CONNS")]
-pub static CONNS: LruHashMap<FlowKey, Conn> = LruHashMap::with_max_entries(DEFAULT_CONNS, 0);
+pub static CONNS: LruHashMap<FlowKey, Conn> = LruHashMap::with_max_entries(DEFAULT_CONNS, BPF_F_NO_COMMON_LRU);
+
+const BPF_F_NO_COMMON_LRU: u32 = 1 << 1;
 
 #[map(name = "LVS_REAL_STATS")]
 pub static REAL_STATS: PerCpuArray<Stats> = PerCpuArray::with_max_entries(MAX_REALS, 0);
