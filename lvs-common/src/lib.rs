@@ -256,8 +256,14 @@ pub const NUM_REASONS: u32 = 18;
 
 #[inline(always)]
 const fn mix(h: u32, w: u32) -> u32 {
-    let k = w.wrapping_mul(0xcc9e_2d51).rotate_left(15).wrapping_mul(0x1b87_3593);
-    (h ^ k).rotate_left(13).wrapping_mul(5).wrapping_add(0xe654_6b64)
+    let k = w
+        .wrapping_mul(0xcc9e_2d51)
+        .rotate_left(15)
+        .wrapping_mul(0x1b87_3593);
+    (h ^ k)
+        .rotate_left(13)
+        .wrapping_mul(5)
+        .wrapping_add(0xe654_6b64)
 }
 
 #[inline(always)]
@@ -343,7 +349,13 @@ impl FlowKey {
 
     /// An IPv6 flow, assembled as whole words.
     #[inline(always)]
-    pub fn v6(src: &[u8; 16], dst: &[u8; 16], sport: [u8; 2], dport: [u8; 2], proto: u8) -> FlowKey {
+    pub fn v6(
+        src: &[u8; 16],
+        dst: &[u8; 16],
+        sport: [u8; 2],
+        dport: [u8; 2],
+        proto: u8,
+    ) -> FlowKey {
         let w: [u32; 10] = [
             word(src, 0),
             word(src, 4),
@@ -405,9 +417,7 @@ pub fn addr_bytes(ip: core::net::IpAddr) -> ([u8; 16], u8) {
 /// Decodes (16 bytes, family) into an address.
 pub fn bytes_addr(addr: &[u8; 16], family: u8) -> core::net::IpAddr {
     if family == FAMILY_V4 {
-        core::net::IpAddr::V4(core::net::Ipv4Addr::new(
-            addr[0], addr[1], addr[2], addr[3],
-        ))
+        core::net::IpAddr::V4(core::net::Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]))
     } else {
         core::net::IpAddr::V6(core::net::Ipv6Addr::from(*addr))
     }
@@ -417,7 +427,12 @@ pub fn bytes_addr(addr: &[u8; 16], family: u8) -> core::net::IpAddr {
 impl ServiceKey {
     pub fn new(vip: core::net::IpAddr, port: u16, proto: u8) -> Self {
         let (addr, family) = addr_bytes(vip);
-        ServiceKey { addr, port: port.to_be_bytes(), proto, family }
+        ServiceKey {
+            addr,
+            port: port.to_be_bytes(),
+            proto,
+            family,
+        }
     }
 }
 
@@ -434,17 +449,17 @@ impl ServiceKey {
 impl VipKey {
     pub fn new(vip: core::net::IpAddr) -> Self {
         let (addr, family) = addr_bytes(vip);
-        VipKey { addr, family, _pad: [0; 3] }
+        VipKey {
+            addr,
+            family,
+            _pad: [0; 3],
+        }
     }
 }
 
 #[cfg(feature = "user")]
 impl FlowKey {
-    pub fn new(
-        src: core::net::SocketAddr,
-        dst: core::net::SocketAddr,
-        proto: u8,
-    ) -> Self {
+    pub fn new(src: core::net::SocketAddr, dst: core::net::SocketAddr, proto: u8) -> Self {
         let (s, family) = addr_bytes(src.ip());
         let (d, _) = addr_bytes(dst.ip());
         FlowKey {
@@ -485,21 +500,55 @@ mod tests {
 
     #[test]
     fn word_built_flows_equal_field_built_ones() {
-        let v4 = FlowKey::v4([198, 18, 0, 1], [198, 18, 0, 10], [0x9c, 0x40], [0, 80], PROTO_TCP);
+        let v4 = FlowKey::v4(
+            [198, 18, 0, 1],
+            [198, 18, 0, 10],
+            [0x9c, 0x40],
+            [0, 80],
+            PROTO_TCP,
+        );
         let mut src = [0u8; 16];
         src[..4].copy_from_slice(&[198, 18, 0, 1]);
         let mut dst = [0u8; 16];
         dst[..4].copy_from_slice(&[198, 18, 0, 10]);
-        assert_eq!(v4, FlowKey { src, dst, sport: [0x9c, 0x40], dport: [0, 80], proto: PROTO_TCP, family: FAMILY_V4, _pad: [0; 2] });
+        assert_eq!(
+            v4,
+            FlowKey {
+                src,
+                dst,
+                sport: [0x9c, 0x40],
+                dport: [0, 80],
+                proto: PROTO_TCP,
+                family: FAMILY_V4,
+                _pad: [0; 2]
+            }
+        );
         let (s6, d6) = ([0x20; 16], [0x30; 16]);
         let v6 = FlowKey::v6(&s6, &d6, [1, 2], [3, 4], PROTO_UDP);
-        assert_eq!(v6, FlowKey { src: s6, dst: d6, sport: [1, 2], dport: [3, 4], proto: PROTO_UDP, family: FAMILY_V6, _pad: [0; 2] });
+        assert_eq!(
+            v6,
+            FlowKey {
+                src: s6,
+                dst: d6,
+                sport: [1, 2],
+                dport: [3, 4],
+                proto: PROTO_UDP,
+                family: FAMILY_V6,
+                _pad: [0; 2]
+            }
+        );
     }
 
     #[test]
     fn dst_vip_slot_is_vip_filter_slot_of_the_destination() {
-        for dst in [[198, 18, 0, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10]] {
-            let k = FlowKey { dst, ..Default::default() };
+        for dst in [
+            [198, 18, 0, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10],
+        ] {
+            let k = FlowKey {
+                dst,
+                ..Default::default()
+            };
             assert_eq!(k.dst_vip_slot(), vip_filter_slot(&dst));
         }
     }
@@ -516,17 +565,52 @@ mod tests {
 
     #[test]
     fn flow_hash_depends_on_every_field_unless_src_only() {
-        let base = FlowKey { src: [1; 16], dst: [2; 16], sport: [0, 80], dport: [1, 187], proto: 6, family: 6, _pad: [0; 2] };
-        let v4 = FlowKey { src: [1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], family: 4, ..base };
-        for v in [FlowKey { sport: [0, 81], ..v4 }, FlowKey { dport: [0, 81], ..v4 }, FlowKey { proto: 17, ..v4 }, FlowKey { dst: [5; 16], ..v4 }] {
+        let base = FlowKey {
+            src: [1; 16],
+            dst: [2; 16],
+            sport: [0, 80],
+            dport: [1, 187],
+            proto: 6,
+            family: 6,
+            _pad: [0; 2],
+        };
+        let v4 = FlowKey {
+            src: [1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            family: 4,
+            ..base
+        };
+        for v in [
+            FlowKey {
+                sport: [0, 81],
+                ..v4
+            },
+            FlowKey {
+                dport: [0, 81],
+                ..v4
+            },
+            FlowKey { proto: 17, ..v4 },
+            FlowKey { dst: [5; 16], ..v4 },
+        ] {
             assert_ne!(flow_hash(&v, false), flow_hash(&v4, false), "{v:?}");
         }
         let h = flow_hash(&base, false);
         let variants = [
-            FlowKey { src: [3; 16], ..base },
-            FlowKey { dst: [3; 16], ..base },
-            FlowKey { sport: [0, 81], ..base },
-            FlowKey { dport: [0, 81], ..base },
+            FlowKey {
+                src: [3; 16],
+                ..base
+            },
+            FlowKey {
+                dst: [3; 16],
+                ..base
+            },
+            FlowKey {
+                sport: [0, 81],
+                ..base
+            },
+            FlowKey {
+                dport: [0, 81],
+                ..base
+            },
             FlowKey { proto: 17, ..base },
         ];
         for v in variants {
@@ -534,7 +618,26 @@ mod tests {
         }
         // src_only ignores everything but the source address.
         let hs = flow_hash(&base, true);
-        assert_eq!(flow_hash(&FlowKey { dst: [9; 16], sport: [9, 9], ..base }, true), hs);
-        assert_ne!(flow_hash(&FlowKey { src: [9; 16], ..base }, true), hs);
+        assert_eq!(
+            flow_hash(
+                &FlowKey {
+                    dst: [9; 16],
+                    sport: [9, 9],
+                    ..base
+                },
+                true
+            ),
+            hs
+        );
+        assert_ne!(
+            flow_hash(
+                &FlowKey {
+                    src: [9; 16],
+                    ..base
+                },
+                true
+            ),
+            hs
+        );
     }
 }

@@ -72,28 +72,45 @@ impl Mode {
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Load { ifaces, mode, conn_table_size } => {
+        Command::Load {
+            ifaces,
+            mode,
+            conn_table_size,
+        } => {
             let mut opts = LoadOptions::new(&cli.pin_dir);
             opts.conn_table_size = conn_table_size;
             let mut dp = Dataplane::load(&opts).context("loading lvs_director")?;
             for iface in &ifaces {
                 dp.attach_pinned(iface, mode.xdp())
                     .with_context(|| format!("attaching to {iface}"))?;
-                println!("lvs_director attached to {iface} (pinned under {})", cli.pin_dir.display());
+                println!(
+                    "lvs_director attached to {iface} (pinned under {})",
+                    cli.pin_dir.display()
+                );
             }
             Ok(())
         }
         Command::Unload => {
             if !cli.pin_dir.exists() {
-                bail!("nothing to unload: {} does not exist", cli.pin_dir.display());
+                bail!(
+                    "nothing to unload: {} does not exist",
+                    cli.pin_dir.display()
+                );
             }
             let links = Dataplane::pinned_links(&cli.pin_dir);
-            unpin_all(&cli.pin_dir).with_context(|| format!("removing {}", cli.pin_dir.display()))?;
-            println!("detached from {} interface(s) {:?}; removed {}", links.len(), links, cli.pin_dir.display());
+            unpin_all(&cli.pin_dir)
+                .with_context(|| format!("removing {}", cli.pin_dir.display()))?;
+            println!(
+                "detached from {} interface(s) {:?}; removed {}",
+                links.len(),
+                links,
+                cli.pin_dir.display()
+            );
             Ok(())
         }
         Command::Counters => {
-            let dp = Dataplane::load(&LoadOptions::new(&cli.pin_dir)).context("opening the pinned maps")?;
+            let dp = Dataplane::load(&LoadOptions::new(&cli.pin_dir))
+                .context("opening the pinned maps")?;
             for (reason, n) in dp.counters()? {
                 println!("{:<22} {n:>16}", reason.as_str());
             }

@@ -14,8 +14,8 @@ use crate::{
     maglev,
 };
 use lvs_common::{
-    MAX_REALS, MAX_SERVICES, METHOD_DR, REAL_F_ACTIVE, Real, Service, ServiceKey, Stats, VipKey, addr_bytes,
-    vip_filter_slot,
+    MAX_REALS, MAX_SERVICES, METHOD_DR, REAL_F_ACTIVE, Real, Service, ServiceKey, Stats, VipKey,
+    addr_bytes, vip_filter_slot,
 };
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -43,7 +43,16 @@ pub struct RealSpec {
 impl RealSpec {
     /// A direct-routing real with the given MACs, egress on the ingress interface.
     pub fn dr(addr: IpAddr, weight: u32, dst_mac: [u8; 6], src_mac: [u8; 6]) -> Self {
-        RealSpec { addr, weight, method: METHOD_DR, dst_mac, src_mac, ifindex: 0, tunnel_port: 0, active: true }
+        RealSpec {
+            addr,
+            weight,
+            method: METHOD_DR,
+            dst_mac,
+            src_mac,
+            ifindex: 0,
+            tunnel_port: 0,
+            active: true,
+        }
     }
 }
 
@@ -138,7 +147,9 @@ impl Tables {
 
     /// Statistics of a service: the sum of its reals', including reals it had before.
     pub fn service_stats(&self, dp: &Dataplane, key: &ServiceKey) -> Result<Stats, ApplyError> {
-        let Some(applied) = self.services.get(key) else { return Ok(Stats::default()) };
+        let Some(applied) = self.services.get(key) else {
+            return Ok(Stats::default());
+        };
         let mut total = applied.retired;
         for (index, _) in applied.reals.values() {
             total.add(&dp.real_stats(*index)?);
@@ -152,13 +163,22 @@ impl Tables {
     }
 
     /// Makes the data plane hold exactly `wanted`.
-    pub fn apply(&mut self, dp: &mut Dataplane, wanted: &[ServiceSpec]) -> Result<Report, ApplyError> {
+    pub fn apply(
+        &mut self,
+        dp: &mut Dataplane,
+        wanted: &[ServiceSpec],
+    ) -> Result<Report, ApplyError> {
         let mut report = Report::default();
         let wanted_keys: BTreeSet<ServiceKey> = wanted.iter().map(|s| s.key).collect();
         for spec in wanted {
             self.apply_service(dp, spec, &mut report)?;
         }
-        let gone: Vec<ServiceKey> = self.services.keys().filter(|k| !wanted_keys.contains(k)).copied().collect();
+        let gone: Vec<ServiceKey> = self
+            .services
+            .keys()
+            .filter(|k| !wanted_keys.contains(k))
+            .copied()
+            .collect();
         for key in gone {
             self.remove_service(dp, &key)?;
             report.services_removed += 1;
@@ -167,12 +187,20 @@ impl Tables {
         Ok(report)
     }
 
-    fn apply_service(&mut self, dp: &mut Dataplane, spec: &ServiceSpec, report: &mut Report) -> Result<(), ApplyError> {
+    fn apply_service(
+        &mut self,
+        dp: &mut Dataplane,
+        spec: &ServiceSpec,
+        report: &mut Report,
+    ) -> Result<(), ApplyError> {
         if !maglev::is_prime(spec.ring_size) {
             return Err(ApplyError::RingSize(spec.ring_size));
         }
         if !self.services.contains_key(&spec.key) {
-            let id = self.free_ids.pop_first().ok_or(ApplyError::TooManyServices)?;
+            let id = self
+                .free_ids
+                .pop_first()
+                .ok_or(ApplyError::TooManyServices)?;
             self.services.insert(
                 spec.key,
                 Applied {
@@ -205,7 +233,10 @@ impl Tables {
             let (index, generation) = match applied.reals.get(&r.addr) {
                 Some((i, written)) => (*i, written.generation),
                 None => {
-                    let i = self.free_reals.pop_first().ok_or(ApplyError::TooManyReals)?;
+                    let i = self
+                        .free_reals
+                        .pop_first()
+                        .ok_or(ApplyError::TooManyReals)?;
                     self.generations[i as usize] = self.generations[i as usize].wrapping_add(1);
                     dp.reset_real_stats(i)?;
                     (i, self.generations[i as usize])
@@ -220,10 +251,16 @@ impl Tables {
         }
 
         // 2. The table, when its inputs changed, then the service entry.
-        let mut inputs: Vec<(IpAddr, u32)> =
-            spec.reals.iter().filter(|r| r.active && r.weight > 0).map(|r| (r.addr, r.weight)).collect();
+        let mut inputs: Vec<(IpAddr, u32)> = spec
+            .reals
+            .iter()
+            .filter(|r| r.active && r.weight > 0)
+            .map(|r| (r.addr, r.weight))
+            .collect();
         inputs.sort();
-        let table_changed = applied.ring.is_none() || inputs != applied.table_inputs || spec.ring_size != applied.ring_size;
+        let table_changed = applied.ring.is_none()
+            || inputs != applied.table_inputs
+            || spec.ring_size != applied.ring_size;
         let old_ring = applied.ring;
         if table_changed {
             let slot = match applied.ring {
@@ -234,11 +271,20 @@ impl Tables {
             let backends: Vec<maglev::Backend<'_>> = names
                 .iter()
                 .zip(&inputs)
-                .map(|(n, (_, w))| maglev::Backend { name: n.as_bytes(), weight: *w })
+                .map(|(n, (_, w))| maglev::Backend {
+                    name: n.as_bytes(),
+                    weight: *w,
+                })
                 .collect();
             let table: Vec<u32> = maglev::build(&backends, spec.ring_size)
                 .into_iter()
-                .map(|pos| if pos == maglev::EMPTY { 0 } else { applied.reals[&inputs[pos as usize].0].0 })
+                .map(|pos| {
+                    if pos == maglev::EMPTY {
+                        0
+                    } else {
+                        applied.reals[&inputs[pos as usize].0].0
+                    }
+                })
                 .collect();
             dp.write_ring(slot, &table)?;
             applied.ring = Some(slot);
@@ -256,15 +302,18 @@ impl Tables {
             dp.set_service(&spec.key, &svc)?;
             applied.flags = spec.flags;
         }
-        if table_changed {
-            if let Some(old) = old_ring {
-                dp.clear_ring(old)?;
-            }
+        if table_changed && let Some(old) = old_ring {
+            dp.clear_ring(old)?;
         }
 
         // 3. Reals no longer wanted.
         let keep: BTreeSet<IpAddr> = spec.reals.iter().map(|r| r.addr).collect();
-        let gone: Vec<IpAddr> = applied.reals.keys().filter(|a| !keep.contains(a)).copied().collect();
+        let gone: Vec<IpAddr> = applied
+            .reals
+            .keys()
+            .filter(|a| !keep.contains(a))
+            .copied()
+            .collect();
         for addr in gone {
             let (index, mut entry) = applied.reals.remove(&addr).expect("listed above");
             entry.flags &= !REAL_F_ACTIVE;
@@ -277,7 +326,9 @@ impl Tables {
     }
 
     fn remove_service(&mut self, dp: &mut Dataplane, key: &ServiceKey) -> Result<(), ApplyError> {
-        let Some(applied) = self.services.remove(key) else { return Ok(()) };
+        let Some(applied) = self.services.remove(key) else {
+            return Ok(());
+        };
         dp.remove_service(key)?;
         for (_, (index, mut entry)) in applied.reals {
             entry.flags &= !REAL_F_ACTIVE;
@@ -310,7 +361,9 @@ impl Tables {
         let slots = |vips: &BTreeMap<IpAddr, u32>| {
             let mut per_slot: BTreeMap<u32, u32> = BTreeMap::new();
             for vip in vips.keys() {
-                *per_slot.entry(vip_filter_slot(&VipKey::new(*vip).addr)).or_default() += 1;
+                *per_slot
+                    .entry(vip_filter_slot(&VipKey::new(*vip).addr))
+                    .or_default() += 1;
             }
             per_slot
         };

@@ -68,7 +68,12 @@ fn maybe_vip(flow: &FlowKey) -> bool {
 /// The service of (VIP, port, protocol), or of (VIP, every port, protocol).
 #[inline(always)]
 fn service(flow: &FlowKey) -> Option<Service> {
-    let mut key = ServiceKey { addr: flow.dst, port: flow.dport, proto: flow.proto, family: flow.family };
+    let mut key = ServiceKey {
+        addr: flow.dst,
+        port: flow.dport,
+        proto: flow.proto,
+        family: flow.family,
+    };
     // SAFETY (both): the value is copied out at once.
     if let Some(svc) = unsafe { SERVICES.get(&key) } {
         return Some(*svc);

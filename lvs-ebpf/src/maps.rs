@@ -31,7 +31,8 @@ pub static REALS: Array<Real> = Array::with_max_entries(MAX_REALS, 0);
 /// Each CPU keeps its own LRU lists (`BPF_F_NO_COMMON_LRU`): inserting a new flow takes no
 /// lock shared with the other CPUs. The table is still one: any CPU finds any flow.
 #[map(name = "LVS_CONNS")]
-pub static CONNS: LruHashMap<FlowKey, Conn> = LruHashMap::with_max_entries(DEFAULT_CONNS, BPF_F_NO_COMMON_LRU);
+pub static CONNS: LruHashMap<FlowKey, Conn> =
+    LruHashMap::with_max_entries(DEFAULT_CONNS, BPF_F_NO_COMMON_LRU);
 
 const BPF_F_NO_COMMON_LRU: u32 = 1 << 1;
 

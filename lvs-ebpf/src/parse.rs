@@ -76,13 +76,25 @@ fn parse_v4(ctx: &XdpContext) -> Parsed {
     }
     let (src, dst) = (ip.src_addr, ip.dst_addr);
     if u16::from_be_bytes(ip.frags) & IPV4_FRAGMENT_MASK != 0 || ip.vihl & 0x0f != 5 {
-        let d = [dst[0], dst[1], dst[2], dst[3], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-        let reason = if ip.vihl & 0x0f != 5 { Reason::DropIpv4Options } else { Reason::DropFragment };
+        let d = [
+            dst[0], dst[1], dst[2], dst[3], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        let reason = if ip.vihl & 0x0f != 5 {
+            Reason::DropIpv4Options
+        } else {
+            Reason::DropFragment
+        };
         return irregular(d, FAMILY_V4, reason);
     }
     match ports(ctx, ETH_LEN + IPV4_LEN, proto) {
         Some(p) => Parsed::Flow(FlowKey::v4(src, dst, p.src, p.dst, proto)),
-        None => irregular([dst[0], dst[1], dst[2], dst[3], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], FAMILY_V4, Reason::DropTruncated),
+        None => irregular(
+            [
+                dst[0], dst[1], dst[2], dst[3], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            ],
+            FAMILY_V4,
+            Reason::DropTruncated,
+        ),
     }
 }
 
@@ -132,5 +144,12 @@ fn ports(ctx: &XdpContext, off: usize, proto: u8) -> Option<Ports> {
 
 #[inline(always)]
 fn irregular(addr: [u8; 16], family: u8, reason: Reason) -> Parsed {
-    Parsed::Irregular { dst: VipKey { addr, family, _pad: [0; 3] }, reason }
+    Parsed::Irregular {
+        dst: VipKey {
+            addr,
+            family,
+            _pad: [0; 3],
+        },
+        reason,
+    }
 }
