@@ -76,6 +76,10 @@ pub const SVC_F_HASH_SRC_ONLY: u32 = 1 << 0;
 /// `Real::flags`: the real takes packets of the flows that the connection table maps to it.
 /// Cleared when the real is removed (or is down and not quiescent): its flows are rescheduled.
 pub const REAL_F_ACTIVE: u32 = 1 << 0;
+/// `Real::flags`: the index belongs to a real of service `Real::service` (set while the
+/// real is configured, whatever its health; cleared when it is removed). Lets a restarted
+/// controller adopt the tables it finds.
+pub const REAL_F_ASSIGNED: u32 = 1 << 1;
 
 // ---------------------------------------------------------------------------------------------
 // Map keys and values.
@@ -138,6 +142,8 @@ pub struct Real {
     pub family: u8,
     /// GUE destination port (network order) for `METHOD_GUE`.
     pub tunnel_port: [u8; 2],
+    /// Id of the service this real belongs to (with `REAL_F_ASSIGNED`).
+    pub service: u32,
 }
 
 /// A flow: the key of [`MAP_CONNS`] and the input of [`flow_hash`].
@@ -487,7 +493,7 @@ const _: () = {
     assert!(core::mem::size_of::<ServiceKey>() == 20);
     assert!(core::mem::size_of::<Service>() == 16);
     assert!(core::mem::size_of::<VipKey>() == 20);
-    assert!(core::mem::size_of::<Real>() == 44);
+    assert!(core::mem::size_of::<Real>() == 48);
     assert!(core::mem::size_of::<FlowKey>() == 40);
     assert!(core::mem::size_of::<Conn>() == 8);
     assert!(core::mem::size_of::<Stats>() == 24);

@@ -14,8 +14,8 @@ use crate::{
     maglev,
 };
 use lvs_common::{
-    MAX_REALS, MAX_SERVICES, METHOD_DR, REAL_F_ACTIVE, Real, Service, ServiceKey, Stats, VipKey,
-    addr_bytes, vip_filter_slot,
+    MAX_REALS, MAX_SERVICES, METHOD_DR, REAL_F_ACTIVE, REAL_F_ASSIGNED, Real, Service, ServiceKey,
+    Stats, VipKey, addr_bytes, vip_filter_slot,
 };
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -75,8 +75,10 @@ struct Applied {
     ring: Option<u32>,
     flags: u32,
     ring_size: u32,
-    /// The inputs of the live table: (address, weight) of every active real with a weight.
-    table_inputs: Vec<(IpAddr, u32)>,
+    /// The inputs of the live table: (address, weight) of every active real with a weight;
+    /// None when not known (adopted from the kernel): the next apply builds the table and
+    /// compares it with the live one before writing anything.
+    table_inputs: Option<Vec<(IpAddr, u32)>>,
     /// Real index of each real address, with what was written there.
     reals: BTreeMap<IpAddr, (u32, Real)>,
     /// Statistics of reals that left the service (they count in the service's totals).
@@ -138,6 +140,57 @@ impl Default for Tables {
 impl Tables {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Rebuilds the writer's memory from the maps a previous controller left pinned, so that
+    /// applying the same wanted state again writes nothing and moves no flow. What cannot be
+    /// read back (statistics of reals removed before the restart) starts from zero.
+    pub fn adopt(dp: &Dataplane) -> Result<Self, ApplyError> {
+        let mut t = Tables::new();
+        let by_id: BTreeMap<u32, (ServiceKey, Service)> = dp
+            .services()
+            .into_iter()
+            .map(|(k, s)| (s.id, (k, s)))
+            .collect();
+        for (key, svc) in by_id.values() {
+            t.free_ids.remove(&svc.id);
+            t.services.insert(
+                *key,
+                Applied {
+                    id: svc.id,
+                    ring: (svc.ring_size != 0).then_some(svc.ring),
+                    flags: svc.flags,
+                    ring_size: svc.ring_size,
+                    table_inputs: None,
+                    reals: BTreeMap::new(),
+                    retired: Stats::default(),
+                },
+            );
+        }
+        for index in 1..MAX_REALS {
+            let entry = dp.real(index)?;
+            t.generations[index as usize] = entry.generation;
+            if entry.flags & REAL_F_ASSIGNED == 0 {
+                continue;
+            }
+            match by_id
+                .get(&entry.service)
+                .and_then(|(key, _)| t.services.get_mut(key))
+            {
+                Some(applied) => {
+                    applied.reals.insert(entry.addr(), (index, entry));
+                    t.free_reals.remove(&index);
+                }
+                // Belongs to no live service (a half-finished removal): free it.
+                None => {}
+            }
+        }
+        t.vips = dp
+            .vips()
+            .into_iter()
+            .map(|(k, n)| (lvs_common::bytes_addr(&k.addr, k.family), n))
+            .collect();
+        Ok(t)
     }
 
     /// The service id and real indices the writer gave to `key`, if it is applied.
@@ -208,7 +261,7 @@ impl Tables {
                     ring: None,
                     flags: spec.flags,
                     ring_size: spec.ring_size,
-                    table_inputs: Vec::new(),
+                    table_inputs: None,
                     reals: BTreeMap::new(),
                     retired: Stats::default(),
                 },
@@ -242,7 +295,7 @@ impl Tables {
                     (i, self.generations[i as usize])
                 }
             };
-            let entry = real_entry(r, generation);
+            let entry = real_entry(r, generation, applied.id);
             if applied.reals.get(&r.addr).map(|(_, w)| w) != Some(&entry) {
                 dp.set_real(index, &entry)?;
                 applied.reals.insert(r.addr, (index, entry));
@@ -258,39 +311,32 @@ impl Tables {
             .map(|r| (r.addr, r.weight))
             .collect();
         inputs.sort();
-        let table_changed = applied.ring.is_none()
-            || inputs != applied.table_inputs
+        let mut table_changed = applied.ring.is_none()
+            || applied.table_inputs.as_ref() != Some(&inputs)
             || spec.ring_size != applied.ring_size;
         let old_ring = applied.ring;
         if table_changed {
-            let slot = match applied.ring {
-                Some(r) if r == applied.id * 2 => applied.id * 2 + 1,
-                _ => applied.id * 2,
-            };
-            let names: Vec<String> = inputs.iter().map(|(a, _)| a.to_string()).collect();
-            let backends: Vec<maglev::Backend<'_>> = names
-                .iter()
-                .zip(&inputs)
-                .map(|(n, (_, w))| maglev::Backend {
-                    name: n.as_bytes(),
-                    weight: *w,
-                })
-                .collect();
-            let table: Vec<u32> = maglev::build(&backends, spec.ring_size)
-                .into_iter()
-                .map(|pos| {
-                    if pos == maglev::EMPTY {
-                        0
-                    } else {
-                        applied.reals[&inputs[pos as usize].0].0
-                    }
-                })
-                .collect();
-            dp.write_ring(slot, &table)?;
-            applied.ring = Some(slot);
-            applied.ring_size = spec.ring_size;
-            applied.table_inputs = inputs;
-            report.tables_written += 1;
+            let table = build_table(&inputs, spec.ring_size, &applied.reals);
+            let live_is_same = applied.table_inputs.is_none()
+                && spec.ring_size == applied.ring_size
+                && match applied.ring {
+                    Some(r) => dp.read_ring(r)?.as_deref() == Some(table.as_slice()),
+                    None => false,
+                };
+            if live_is_same {
+                // Adopted: the kernel already holds exactly this table.
+                table_changed = false;
+            } else {
+                let slot = match applied.ring {
+                    Some(r) if r == applied.id * 2 => applied.id * 2 + 1,
+                    _ => applied.id * 2,
+                };
+                dp.write_ring(slot, &table)?;
+                applied.ring = Some(slot);
+                applied.ring_size = spec.ring_size;
+                report.tables_written += 1;
+            }
+            applied.table_inputs = Some(inputs);
         }
         if table_changed || spec.flags != applied.flags {
             let svc = Service {
@@ -316,7 +362,7 @@ impl Tables {
             .collect();
         for addr in gone {
             let (index, mut entry) = applied.reals.remove(&addr).expect("listed above");
-            entry.flags &= !REAL_F_ACTIVE;
+            entry.flags &= !(REAL_F_ACTIVE | REAL_F_ASSIGNED);
             dp.set_real(index, &entry)?;
             applied.retired.add(&dp.real_stats(index)?);
             self.free_reals.insert(index);
@@ -331,7 +377,7 @@ impl Tables {
         };
         dp.remove_service(key)?;
         for (_, (index, mut entry)) in applied.reals {
-            entry.flags &= !REAL_F_ACTIVE;
+            entry.flags &= !(REAL_F_ACTIVE | REAL_F_ASSIGNED);
             dp.set_real(index, &entry)?;
             self.free_reals.insert(index);
         }
@@ -381,7 +427,34 @@ impl Tables {
     }
 }
 
-fn real_entry(r: &RealSpec, generation: u32) -> Real {
+/// The Maglev table of `inputs` as real indices (0 where no real).
+fn build_table(
+    inputs: &[(IpAddr, u32)],
+    size: u32,
+    reals: &BTreeMap<IpAddr, (u32, Real)>,
+) -> Vec<u32> {
+    let names: Vec<String> = inputs.iter().map(|(a, _)| a.to_string()).collect();
+    let backends: Vec<maglev::Backend<'_>> = names
+        .iter()
+        .zip(inputs)
+        .map(|(n, (_, w))| maglev::Backend {
+            name: n.as_bytes(),
+            weight: *w,
+        })
+        .collect();
+    maglev::build(&backends, size)
+        .into_iter()
+        .map(|pos| {
+            if pos == maglev::EMPTY {
+                0
+            } else {
+                reals[&inputs[pos as usize].0].0
+            }
+        })
+        .collect()
+}
+
+fn real_entry(r: &RealSpec, generation: u32, service: u32) -> Real {
     let (addr, family) = addr_bytes(r.addr);
     Real {
         addr,
@@ -389,9 +462,10 @@ fn real_entry(r: &RealSpec, generation: u32) -> Real {
         src_mac: r.src_mac,
         ifindex: r.ifindex,
         generation,
-        flags: if r.active { REAL_F_ACTIVE } else { 0 },
+        flags: REAL_F_ASSIGNED | if r.active { REAL_F_ACTIVE } else { 0 },
         method: r.method,
         family,
         tunnel_port: r.tunnel_port.to_be_bytes(),
+        service,
     }
 }

@@ -88,6 +88,15 @@ impl Harness {
         }
     }
 
+    /// What a restarted controller does: loads the program again over the pinned maps and
+    /// adopts the tables it finds there.
+    pub fn restart(&mut self) {
+        let mut opts = LoadOptions::new(&self._pins.0);
+        opts.conn_table_size = 65536;
+        self.dp = Dataplane::load(&opts).expect("load lvs_director over the pinned maps");
+        self.tables = Tables::adopt(&self.dp).expect("adopt the pinned tables");
+    }
+
     pub fn apply(&mut self, services: &[ServiceSpec]) {
         self.tables
             .apply(&mut self.dp, services)

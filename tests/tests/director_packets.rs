@@ -650,3 +650,71 @@ fn removing_a_service_passes_its_traffic_and_frees_the_vip() {
         "no longer a VIP"
     );
 }
+
+#[test]
+fn a_restarted_writer_adopts_the_pinned_tables_and_rewrites_nothing() {
+    let mut h = Harness::new("adp");
+    let v6 = service(
+        key("2001:db8::10", 443, PROTO_TCP),
+        vec![dr("2001:db8:1::1", 1, 11)],
+    );
+    let reals = vec![
+        dr("198.18.1.1", 1, 1),
+        dr("198.18.1.2", 3, 2),
+        RealSpec {
+            active: false,
+            ..dr("198.18.1.3", 1, 3)
+        },
+    ];
+    let wanted = vec![
+        service(key("198.18.0.10", 80, PROTO_TCP), reals.clone()),
+        v6.clone(),
+    ];
+    h.apply(&wanted);
+    let before: Vec<u32> = (0..300).map(|i| send(&h, i)).collect();
+    let ring_before = h.dp.services();
+
+    h.restart();
+    let report = h
+        .tables
+        .apply(&mut h.dp, &wanted)
+        .expect("apply after restart");
+    assert!(
+        report.is_empty(),
+        "same state after a restart writes nothing: {report:?}"
+    );
+    assert_eq!(h.dp.services(), ring_before, "service entries untouched");
+    for i in 0..300 {
+        assert_eq!(
+            send(&h, i),
+            before[i as usize],
+            "flow {i} kept its real across the restart"
+        );
+    }
+
+    // The adopted writer still changes things correctly: drop a real, add another.
+    let k = key("198.18.0.10", 80, PROTO_TCP);
+    let gone = h.real_index(&k, ip("198.18.1.1"));
+    let changed = vec![
+        service(k, vec![reals[1].clone(), dr("198.18.1.4", 1, 4)]),
+        v6,
+    ];
+    let report = h
+        .tables
+        .apply(&mut h.dp, &changed)
+        .expect("apply a change after restart");
+    assert_eq!((report.tables_written, report.reals_removed), (1, 2));
+    let new = h.real_index(&k, ip("198.18.1.4"));
+    assert_ne!(
+        new,
+        h.real_index(&k, ip("198.18.1.2")),
+        "the new real got its own index"
+    );
+    for i in 0..300 {
+        let now = send(&h, i);
+        assert_ne!(now, gone, "flow {i} still on the removed real");
+        if before[i as usize] != gone {
+            assert_eq!(now, before[i as usize], "flow {i} moved");
+        }
+    }
+}
