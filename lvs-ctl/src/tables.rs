@@ -145,7 +145,7 @@ impl Tables {
     /// Rebuilds the writer's memory from the maps a previous controller left pinned, so that
     /// applying the same wanted state again writes nothing and moves no flow. What cannot be
     /// read back (statistics of reals removed before the restart) starts from zero.
-    pub fn adopt(dp: &Dataplane) -> Result<Self, ApplyError> {
+    pub fn adopt(dp: &mut Dataplane) -> Result<Self, ApplyError> {
         let mut t = Tables::new();
         let by_id: BTreeMap<u32, (ServiceKey, Service)> = dp
             .services()
@@ -173,16 +173,17 @@ impl Tables {
             if entry.flags & REAL_F_ASSIGNED == 0 {
                 continue;
             }
-            match by_id
+            if let Some(applied) = by_id
                 .get(&entry.service)
                 .and_then(|(key, _)| t.services.get_mut(key))
             {
-                Some(applied) => {
-                    applied.reals.insert(entry.addr(), (index, entry));
-                    t.free_reals.remove(&index);
-                }
-                // Belongs to no live service (a half-finished removal): free it.
-                None => {}
+                applied.reals.insert(entry.addr(), (index, entry));
+                t.free_reals.remove(&index);
+            } else {
+                // Left by a removal that did not finish: finish it, so no flow follows it.
+                let mut entry = entry;
+                entry.flags &= !(REAL_F_ACTIVE | REAL_F_ASSIGNED);
+                dp.set_real(index, &entry)?;
             }
         }
         t.vips = dp

@@ -94,7 +94,7 @@ impl Harness {
         let mut opts = LoadOptions::new(&self._pins.0);
         opts.conn_table_size = 65536;
         self.dp = Dataplane::load(&opts).expect("load lvs_director over the pinned maps");
-        self.tables = Tables::adopt(&self.dp).expect("adopt the pinned tables");
+        self.tables = Tables::adopt(&mut self.dp).expect("adopt the pinned tables");
     }
 
     pub fn apply(&mut self, services: &[ServiceSpec]) {
