@@ -6,6 +6,8 @@
 //! bit sets rather than `bool` or enums.
 #![no_std]
 
+pub mod csum;
+
 // ---------------------------------------------------------------------------------------------
 // Map names (the `#[map]` statics in lvs-ebpf carry the same names).
 // ---------------------------------------------------------------------------------------------
@@ -31,6 +33,15 @@ pub const MAP_CONNS: &str = "LVS_CONNS";
 pub const MAP_REAL_STATS: &str = "LVS_REAL_STATS";
 /// `PerCpuArray<u64>` indexed by [`Reason`].
 pub const MAP_COUNTERS: &str = "LVS_COUNTERS";
+/// `Array<TunnelConfig>` of one entry: the outer source addresses of tunnel forwarding.
+pub const MAP_TUNNEL: &str = "LVS_TUNNEL";
+
+/// `HashMap<VipKey, u32>` of `lvs_decap`: the host's addresses that take tunnelled packets.
+pub const MAP_DECAP_ADDRS: &str = "LVS_DECAP_ADDRS";
+/// `HashMap<[u8; 2], u32>` of `lvs_decap`: UDP ports (network order) that carry GUE.
+pub const MAP_DECAP_PORTS: &str = "LVS_DECAP_PORTS";
+/// `PerCpuArray<u64>` of `lvs_decap`, indexed by [`Reason`].
+pub const MAP_DECAP_COUNTERS: &str = "LVS_DECAP_COUNTERS";
 
 // ---------------------------------------------------------------------------------------------
 // Limits. Maps are declared with these sizes; the controller may lower or raise the sizes of
@@ -188,6 +199,34 @@ impl Stats {
     }
 }
 
+/// Value of [`MAP_TUNNEL`]: where tunnelled packets come from.
+///
+/// The outer source is `source | (flow hash & vary)` (the last 4 bytes for IPv6), so that a
+/// real server's NIC spreads the tunnelled flows over its queues (RSS hashes the outer
+/// header). All zero `source4`/`source6`: that family has no tunnel source and its tunnelled
+/// packets are dropped and counted.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct TunnelConfig {
+    pub source4: [u8; 4],
+    pub vary4: [u8; 4],
+    pub source6: [u8; 16],
+    pub vary6: [u8; 4],
+    /// TTL / hop limit of the outer header (0 = 64).
+    pub ttl: u8,
+    pub _pad: [u8; 3],
+}
+
+/// Outer TTL / hop limit when `TunnelConfig::ttl` is 0.
+pub const DEFAULT_TUNNEL_TTL: u8 = 64;
+/// Default UDP destination port of GUE.
+pub const DEFAULT_GUE_PORT: u16 = 6080;
+/// GUE source ports come from the flow hash, in 49152..=65535.
+#[inline(always)]
+pub const fn gue_source_port(hash: u32) -> u16 {
+    0xc000 | (hash & 0x3fff) as u16
+}
+
 // ---------------------------------------------------------------------------------------------
 // Counters: every verdict and every reason, one slot each in MAP_COUNTERS.
 // ---------------------------------------------------------------------------------------------
@@ -250,10 +289,34 @@ reasons! {
     ConnRescheduled = 16, "conn_rescheduled";
     /// Event: the connection table refused an insert; the packet was still forwarded.
     ConnInsertFailed = 17, "conn_insert_failed";
+    /// Encapsulated (IPIP / IPv6-in-IPv6 / GUE) and forwarded: counted with tx or redirect too.
+    Encapsulated = 18, "encapsulated";
+    /// Would exceed the egress MTU once encapsulated: an ICMP fragmentation-needed / packet-
+    /// too-big went back to the client instead.
+    IcmpTooBigSent = 19, "icmp_too_big_sent";
+    /// Would exceed the egress MTU once encapsulated, IPv4 without DF: dropped (the director
+    /// does not fragment).
+    DropTooBig = 20, "drop_too_big";
+    /// Tunnel forwarding for a family without a configured tunnel source: dropped.
+    DropNoTunnelSource = 21, "drop_no_tunnel_source";
+    /// The packet could not be grown for its outer headers: dropped.
+    DropEncapFailed = 22, "drop_encap_failed";
+    /// An ICMP error (fragmentation needed / packet too big) about a VIP flow, forwarded to
+    /// the real server that owns the flow.
+    IcmpForwarded = 23, "icmp_forwarded";
+    /// An ICMP error about a VIP flow that no real owns (no service): passed.
+    PassIcmpNoFlow = 24, "pass_icmp_no_flow";
+    /// lvs_decap: an IPIP / IPv6-in-IPv6 packet to this host, decapsulated and passed on.
+    DecapIpip = 25, "decap_ipip";
+    /// lvs_decap: a GUE packet to this host, decapsulated and passed on.
+    DecapGue = 26, "decap_gue";
+    /// lvs_decap: a GUE packet this decapsulator does not understand (GUE options, control
+    /// messages, unknown inner protocol): passed untouched.
+    PassDecapUnknown = 27, "pass_decap_unknown";
 }
 
 /// Number of counter slots.
-pub const NUM_REASONS: u32 = 18;
+pub const NUM_REASONS: u32 = 28;
 
 // ---------------------------------------------------------------------------------------------
 // Flow hash: shared so that userspace (`lvs-ctl explain`, tests) computes exactly what the
@@ -405,6 +468,7 @@ mod user {
     unsafe impl aya::Pod for FlowKey {}
     unsafe impl aya::Pod for Conn {}
     unsafe impl aya::Pod for Stats {}
+    unsafe impl aya::Pod for TunnelConfig {}
 }
 
 /// Encodes an address as (16 bytes, family).
@@ -497,6 +561,7 @@ const _: () = {
     assert!(core::mem::size_of::<FlowKey>() == 40);
     assert!(core::mem::size_of::<Conn>() == 8);
     assert!(core::mem::size_of::<Stats>() == 24);
+    assert!(core::mem::size_of::<TunnelConfig>() == 32);
     assert!(Reason::ALL.len() as u32 == NUM_REASONS);
 };
 
