@@ -363,13 +363,12 @@ pub struct Explanation {
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// No daemon answers at the socket.
-    #[error("cannot reach the daemon at {}: {} — is 'lvs-ctl daemon' running?", path.display(), describe(source))]
+    #[error("cannot reach the daemon at {}: {} — is 'lvs-ctl daemon' running?", path.display(), describe(error))]
     Unreachable {
         /// The socket.
         path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
+        /// Why (already in the message, so not a `source`: printed once).
+        error: std::io::Error,
     },
     /// The daemon was reached but the exchange failed.
     #[error("talking to the daemon at {}: {what}", path.display())]
@@ -396,9 +395,9 @@ pub fn describe(e: &std::io::Error) -> String {
 
 /// Sends one request to the daemon at `socket` and waits (at most `timeout`) for its answer.
 pub fn call(socket: &Path, request: &Request, timeout: Duration) -> Result<Response, ClientError> {
-    let unreachable = |source| ClientError::Unreachable {
+    let unreachable = |error| ClientError::Unreachable {
         path: socket.to_owned(),
-        source,
+        error,
     };
     let exchange = |what: String| ClientError::Exchange {
         path: socket.to_owned(),
