@@ -687,6 +687,15 @@ impl Daemon {
         out
     }
 
+    /// Resolves the real addresses never looked up (new reals): a change answers fast; the
+    /// tick retries those still unresolved.
+    async fn resolve_new(&mut self) {
+        let new: Vec<IpAddr> = self.addresses().into_iter().filter(|a| !self.rt.hops.contains_key(a)).collect();
+        for addr in new {
+            self.resolve(addr).await;
+        }
+    }
+
     /// Resolves real addresses: all of them, or (with `only_missing`) those without a MAC.
     /// Returns whether anything changed.
     async fn resolve_all(&mut self, only_missing: bool) -> bool {
@@ -907,7 +916,7 @@ impl Daemon {
             &self.desired,
             self.desired.global.maintenance_dir.as_deref(),
         );
-        self.resolve_all(true).await;
+        self.resolve_new().await;
         if let Err(e) = self.reconcile(&format!("reload ({why})")) {
             self.desired = old;
             self.rt.drained = old_drained;
@@ -956,7 +965,7 @@ impl Daemon {
                     &self.desired,
                     self.desired.global.maintenance_dir.as_deref(),
                 );
-                self.resolve_all(true).await;
+                self.resolve_new().await;
                 if let Err(e) = self.reconcile(&message) {
                     self.desired = old;
                     self.rt.drained = old_drains;
