@@ -136,7 +136,7 @@ pub fn plan(cfg: &Config, rt: &RunState) -> Vec<Planned> {
                     let drained = rt.drained.contains(&key);
                     let maintenance = rt.maintenance.contains(&key);
                     let down = health == Health::Down;
-                    let active = !(down && !svc.quiescent);
+                    let active = !down || svc.quiescent;
                     let weight = if down || drained || maintenance {
                         0
                     } else {
@@ -518,8 +518,10 @@ async fn main_loop(config_path: &Path) -> Result<(), DaemonError> {
     let ifaces = g.interfaces.clone();
     let mode = xdp_mode(g.xdp_mode);
 
-    let mut rt = RunState::default();
-    rt.maintenance = maintenance(&desired, g.maintenance_dir.as_deref());
+    let rt = RunState {
+        maintenance: maintenance(&desired, g.maintenance_dir.as_deref()),
+        ..RunState::default()
+    };
     let mut d = Daemon {
         path: config_path.to_owned(),
         mtime,
@@ -717,7 +719,7 @@ impl Daemon {
         let hop = match result {
             Ok(Ok(hop)) => hop,
             Ok(Err(e)) => {
-                if self.rt.hops.remove(&addr).is_some() || self.ticks % 30 == 0 {
+                if self.rt.hops.remove(&addr).is_some() || self.ticks.is_multiple_of(30) {
                     log::warn!("real {addr}: {e}; its packets are dropped until it resolves");
                 }
                 return false;
@@ -783,11 +785,11 @@ impl Daemon {
             self.apply_or_log("maintenance");
         }
         // Unresolved neighbours every second, all of them every 30 s (MACs and routes change).
-        let changed = self.resolve_all(self.ticks % 30 != 0).await;
+        let changed = self.resolve_all(!self.ticks.is_multiple_of(30)).await;
         if changed {
             self.apply_or_log("neighbours");
         }
-        if self.ticks % 2 == 0 {
+        if self.ticks.is_multiple_of(2) {
             self.sample();
         }
     }
