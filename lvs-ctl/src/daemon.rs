@@ -692,7 +692,11 @@ impl Daemon {
     /// Resolves the real addresses never looked up (new reals): a change answers fast; the
     /// tick retries those still unresolved.
     async fn resolve_new(&mut self) {
-        let new: Vec<IpAddr> = self.addresses().into_iter().filter(|a| !self.rt.hops.contains_key(a)).collect();
+        let new: Vec<IpAddr> = self
+            .addresses()
+            .into_iter()
+            .filter(|a| !self.rt.hops.contains_key(a))
+            .collect();
         for addr in new {
             self.resolve(addr).await;
         }
