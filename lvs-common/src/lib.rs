@@ -16,15 +16,18 @@ pub const MAP_SERVICES: &str = "LVS_SERVICES";
 /// Only consulted on the exceptional paths (fragments, options, extension headers) to tell a
 /// VIP's malformed packet (dropped) from anyone else's (passed untouched).
 pub const MAP_VIPS: &str = "LVS_VIPS";
+/// `Array<u32>` of [`VIP_FILTER_SLOTS`]: how many VIP addresses fall in each slot of
+/// [`vip_filter_slot`]. The fast path's first question: a packet whose destination's slot is
+/// 0 is not for any service and passes after one array read, without a hash lookup.
+pub const MAP_VIP_FILTER: &str = "LVS_VIP_FILTER";
 /// `ArrayOfMaps<u32 -> Array<u32>>`: Maglev tables, indexed by `Service::ring`.
 pub const MAP_RINGS: &str = "LVS_RINGS";
 /// `Array<Real>`: real servers, indexed by real index (0 is never used: it means "none").
 pub const MAP_REALS: &str = "LVS_REALS";
 /// `LruHashMap<FlowKey, Conn>`: the connection table.
 pub const MAP_CONNS: &str = "LVS_CONNS";
-/// `PerCpuArray<Stats>` indexed by service id.
-pub const MAP_SERVICE_STATS: &str = "LVS_SVC_STATS";
-/// `PerCpuArray<Stats>` indexed by real index.
+/// `PerCpuArray<Stats>` indexed by real index. A service's statistics are the sum of its
+/// reals' (a real index belongs to one service), so a packet updates one slot, not two.
 pub const MAP_REAL_STATS: &str = "LVS_REAL_STATS";
 /// `PerCpuArray<u64>` indexed by [`Reason`].
 pub const MAP_COUNTERS: &str = "LVS_COUNTERS";
@@ -41,6 +44,8 @@ pub const MAX_SERVICES: u32 = 4096;
 pub const MAX_RINGS: u32 = 2 * MAX_SERVICES;
 /// Real indices are `1..MAX_REALS` (a real index is one real in one service).
 pub const MAX_REALS: u32 = 65536;
+/// Slots of the VIP filter (a power of two).
+pub const VIP_FILTER_SLOTS: u32 = 1 << 16;
 /// Default size of the connection table (entries).
 pub const DEFAULT_CONNS: u32 = 1 << 20;
 /// Default Maglev table size: a prime, as the Maglev paper requires.
@@ -71,6 +76,10 @@ pub const SVC_F_HASH_SRC_ONLY: u32 = 1 << 0;
 /// `Real::flags`: the real takes packets of the flows that the connection table maps to it.
 /// Cleared when the real is removed (or is down and not quiescent): its flows are rescheduled.
 pub const REAL_F_ACTIVE: u32 = 1 << 0;
+/// `Real::flags`: the index belongs to a real of service `Real::service` (set while the
+/// real is configured, whatever its health; cleared when it is removed). Lets a restarted
+/// controller adopt the tables it finds.
+pub const REAL_F_ASSIGNED: u32 = 1 << 1;
 
 // ---------------------------------------------------------------------------------------------
 // Map keys and values.
@@ -133,10 +142,12 @@ pub struct Real {
     pub family: u8,
     /// GUE destination port (network order) for `METHOD_GUE`.
     pub tunnel_port: [u8; 2],
+    /// Id of the service this real belongs to (with `REAL_F_ASSIGNED`).
+    pub service: u32,
 }
 
 /// A flow: the key of [`MAP_CONNS`] and the input of [`flow_hash`].
-#[repr(C, align(4))]
+#[repr(C, align(8))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct FlowKey {
     pub src: [u8; 16],
@@ -231,18 +242,18 @@ reasons! {
     DropRedirect = 13, "drop_redirect";
     /// Internal: a table or a map entry the service points to is missing: dropped.
     DropInternal = 14, "drop_internal";
-    /// Event: a packet of a flow found in the connection table.
-    ConnHit = 15, "conn_hit";
-    /// Event: a new flow scheduled by the Maglev table.
-    ConnNew = 16, "conn_new";
+    /// Event: a new flow scheduled by the Maglev table. (Packets of flows found in the
+    /// connection table are `tx + redirect - conn_new - conn_rescheduled`; counting them
+    /// would cost every packet a write.)
+    ConnNew = 15, "conn_new";
     /// Event: a flow whose real was removed, scheduled again.
-    ConnRescheduled = 17, "conn_rescheduled";
+    ConnRescheduled = 16, "conn_rescheduled";
     /// Event: the connection table refused an insert; the packet was still forwarded.
-    ConnInsertFailed = 18, "conn_insert_failed";
+    ConnInsertFailed = 17, "conn_insert_failed";
 }
 
 /// Number of counter slots.
-pub const NUM_REASONS: u32 = 19;
+pub const NUM_REASONS: u32 = 18;
 
 // ---------------------------------------------------------------------------------------------
 // Flow hash: shared so that userspace (`lvs-ctl explain`, tests) computes exactly what the
@@ -251,8 +262,14 @@ pub const NUM_REASONS: u32 = 19;
 
 #[inline(always)]
 const fn mix(h: u32, w: u32) -> u32 {
-    let k = w.wrapping_mul(0xcc9e_2d51).rotate_left(15).wrapping_mul(0x1b87_3593);
-    (h ^ k).rotate_left(13).wrapping_mul(5).wrapping_add(0xe654_6b64)
+    let k = w
+        .wrapping_mul(0xcc9e_2d51)
+        .rotate_left(15)
+        .wrapping_mul(0x1b87_3593);
+    (h ^ k)
+        .rotate_left(13)
+        .wrapping_mul(5)
+        .wrapping_add(0xe654_6b64)
 }
 
 #[inline(always)]
@@ -269,27 +286,106 @@ const fn word(b: &[u8; 16], i: usize) -> u32 {
     u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
 }
 
-/// MurmurHash3 (x86_32) over the flow's words. With `src_only` only the client address is
-/// hashed (persistent services). Stable across machines of the same byte order.
+/// MurmurHash3 (x86_32) over the flow's 32-bit words: for IPv4 the four that carry
+/// information (source, destination, ports, protocol and family), for IPv6 all ten. With
+/// `src_only` only the client address is hashed (persistent services). Stable across machines
+/// of the same byte order.
 #[inline(always)]
-pub const fn flow_hash(k: &FlowKey, src_only: bool) -> u32 {
+pub fn flow_hash(k: &FlowKey, src_only: bool) -> u32 {
+    // SAFETY: FlowKey is 40 bytes, 8-byte aligned, made of plain bytes: ten u32 words.
+    let w = unsafe { &*(k as *const FlowKey as *const [u32; 10]) };
     let mut h = 0x6c76_7321; // "lvs!"
-    h = mix(h, word(&k.src, 0));
-    h = mix(h, word(&k.src, 4));
-    h = mix(h, word(&k.src, 8));
-    h = mix(h, word(&k.src, 12));
-    if !src_only {
-        h = mix(h, word(&k.dst, 0));
-        h = mix(h, word(&k.dst, 4));
-        h = mix(h, word(&k.dst, 8));
-        h = mix(h, word(&k.dst, 12));
-        h = mix(
-            h,
-            u32::from_ne_bytes([k.sport[0], k.sport[1], k.dport[0], k.dport[1]]),
-        );
-        h = mix(h, u32::from_ne_bytes([k.proto, k.family, 0, 0]));
+    if k.family == FAMILY_V4 {
+        h = mix(h, w[0]);
+        if !src_only {
+            h = mix(h, w[4]);
+            h = mix(h, w[8]);
+            h = mix(h, w[9]);
+        }
+    } else {
+        h = mix(h, w[0]);
+        h = mix(h, w[1]);
+        h = mix(h, w[2]);
+        h = mix(h, w[3]);
+        if !src_only {
+            h = mix(h, w[4]);
+            h = mix(h, w[5]);
+            h = mix(h, w[6]);
+            h = mix(h, w[7]);
+            h = mix(h, w[8]);
+            h = mix(h, w[9]);
+        }
     }
     finish(h)
+}
+
+/// Slot of an address (IPv4 in the first 4 bytes, the rest zero) in [`MAP_VIP_FILTER`]:
+/// the words folded and multiplied by the golden ratio, top 16 bits.
+#[inline(always)]
+pub const fn vip_filter_slot(addr: &[u8; 16]) -> u32 {
+    vip_filter_fold(word(addr, 0) ^ word(addr, 4) ^ word(addr, 8) ^ word(addr, 12))
+}
+
+#[inline(always)]
+const fn vip_filter_fold(w: u32) -> u32 {
+    w.wrapping_mul(0x9e37_79b1) >> 16
+}
+
+impl FlowKey {
+    /// An IPv4 flow, assembled as whole words (so that reading it back as words, as the hash
+    /// and the VIP filter do, is not stalled behind byte stores).
+    #[inline(always)]
+    pub fn v4(src: [u8; 4], dst: [u8; 4], sport: [u8; 2], dport: [u8; 2], proto: u8) -> FlowKey {
+        let w: [u32; 10] = [
+            u32::from_ne_bytes(src),
+            0,
+            0,
+            0,
+            u32::from_ne_bytes(dst),
+            0,
+            0,
+            0,
+            u32::from_ne_bytes([sport[0], sport[1], dport[0], dport[1]]),
+            u32::from_ne_bytes([proto, FAMILY_V4, 0, 0]),
+        ];
+        // SAFETY: same size (40 bytes), every bit pattern valid; the layout matches the
+        // fields (src, dst, sport, dport, proto, family, _pad).
+        unsafe { core::mem::transmute::<[u32; 10], FlowKey>(w) }
+    }
+
+    /// An IPv6 flow, assembled as whole words.
+    #[inline(always)]
+    pub fn v6(
+        src: &[u8; 16],
+        dst: &[u8; 16],
+        sport: [u8; 2],
+        dport: [u8; 2],
+        proto: u8,
+    ) -> FlowKey {
+        let w: [u32; 10] = [
+            word(src, 0),
+            word(src, 4),
+            word(src, 8),
+            word(src, 12),
+            word(dst, 0),
+            word(dst, 4),
+            word(dst, 8),
+            word(dst, 12),
+            u32::from_ne_bytes([sport[0], sport[1], dport[0], dport[1]]),
+            u32::from_ne_bytes([proto, FAMILY_V6, 0, 0]),
+        ];
+        // SAFETY: as in `v4`.
+        unsafe { core::mem::transmute::<[u32; 10], FlowKey>(w) }
+    }
+
+    /// [`vip_filter_slot`] of the destination, read as aligned words (the data plane's form:
+    /// four loads instead of sixteen).
+    #[inline(always)]
+    pub fn dst_vip_slot(&self) -> u32 {
+        // SAFETY: FlowKey is 40 bytes, 8-byte aligned, made of plain bytes: ten u32 words.
+        let w = unsafe { &*(self as *const FlowKey as *const [u32; 10]) };
+        vip_filter_fold(w[4] ^ w[5] ^ w[6] ^ w[7])
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -327,9 +423,7 @@ pub fn addr_bytes(ip: core::net::IpAddr) -> ([u8; 16], u8) {
 /// Decodes (16 bytes, family) into an address.
 pub fn bytes_addr(addr: &[u8; 16], family: u8) -> core::net::IpAddr {
     if family == FAMILY_V4 {
-        core::net::IpAddr::V4(core::net::Ipv4Addr::new(
-            addr[0], addr[1], addr[2], addr[3],
-        ))
+        core::net::IpAddr::V4(core::net::Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]))
     } else {
         core::net::IpAddr::V6(core::net::Ipv6Addr::from(*addr))
     }
@@ -339,7 +433,12 @@ pub fn bytes_addr(addr: &[u8; 16], family: u8) -> core::net::IpAddr {
 impl ServiceKey {
     pub fn new(vip: core::net::IpAddr, port: u16, proto: u8) -> Self {
         let (addr, family) = addr_bytes(vip);
-        ServiceKey { addr, port: port.to_be_bytes(), proto, family }
+        ServiceKey {
+            addr,
+            port: port.to_be_bytes(),
+            proto,
+            family,
+        }
     }
 }
 
@@ -356,17 +455,17 @@ impl ServiceKey {
 impl VipKey {
     pub fn new(vip: core::net::IpAddr) -> Self {
         let (addr, family) = addr_bytes(vip);
-        VipKey { addr, family, _pad: [0; 3] }
+        VipKey {
+            addr,
+            family,
+            _pad: [0; 3],
+        }
     }
 }
 
 #[cfg(feature = "user")]
 impl FlowKey {
-    pub fn new(
-        src: core::net::SocketAddr,
-        dst: core::net::SocketAddr,
-        proto: u8,
-    ) -> Self {
+    pub fn new(src: core::net::SocketAddr, dst: core::net::SocketAddr, proto: u8) -> Self {
         let (s, family) = addr_bytes(src.ip());
         let (d, _) = addr_bytes(dst.ip());
         FlowKey {
@@ -394,7 +493,7 @@ const _: () = {
     assert!(core::mem::size_of::<ServiceKey>() == 20);
     assert!(core::mem::size_of::<Service>() == 16);
     assert!(core::mem::size_of::<VipKey>() == 20);
-    assert!(core::mem::size_of::<Real>() == 44);
+    assert!(core::mem::size_of::<Real>() == 48);
     assert!(core::mem::size_of::<FlowKey>() == 40);
     assert!(core::mem::size_of::<Conn>() == 8);
     assert!(core::mem::size_of::<Stats>() == 24);
@@ -404,6 +503,61 @@ const _: () = {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn word_built_flows_equal_field_built_ones() {
+        let v4 = FlowKey::v4(
+            [198, 18, 0, 1],
+            [198, 18, 0, 10],
+            [0x9c, 0x40],
+            [0, 80],
+            PROTO_TCP,
+        );
+        let mut src = [0u8; 16];
+        src[..4].copy_from_slice(&[198, 18, 0, 1]);
+        let mut dst = [0u8; 16];
+        dst[..4].copy_from_slice(&[198, 18, 0, 10]);
+        assert_eq!(
+            v4,
+            FlowKey {
+                src,
+                dst,
+                sport: [0x9c, 0x40],
+                dport: [0, 80],
+                proto: PROTO_TCP,
+                family: FAMILY_V4,
+                _pad: [0; 2]
+            }
+        );
+        let (s6, d6) = ([0x20; 16], [0x30; 16]);
+        let v6 = FlowKey::v6(&s6, &d6, [1, 2], [3, 4], PROTO_UDP);
+        assert_eq!(
+            v6,
+            FlowKey {
+                src: s6,
+                dst: d6,
+                sport: [1, 2],
+                dport: [3, 4],
+                proto: PROTO_UDP,
+                family: FAMILY_V6,
+                _pad: [0; 2]
+            }
+        );
+    }
+
+    #[test]
+    fn dst_vip_slot_is_vip_filter_slot_of_the_destination() {
+        for dst in [
+            [198, 18, 0, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10],
+        ] {
+            let k = FlowKey {
+                dst,
+                ..Default::default()
+            };
+            assert_eq!(k.dst_vip_slot(), vip_filter_slot(&dst));
+        }
+    }
 
     #[test]
     fn reasons_are_dense_and_named_uniquely() {
@@ -417,13 +571,52 @@ mod tests {
 
     #[test]
     fn flow_hash_depends_on_every_field_unless_src_only() {
-        let base = FlowKey { src: [1; 16], dst: [2; 16], sport: [0, 80], dport: [1, 187], proto: 6, family: 6, _pad: [0; 2] };
+        let base = FlowKey {
+            src: [1; 16],
+            dst: [2; 16],
+            sport: [0, 80],
+            dport: [1, 187],
+            proto: 6,
+            family: 6,
+            _pad: [0; 2],
+        };
+        let v4 = FlowKey {
+            src: [1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            family: 4,
+            ..base
+        };
+        for v in [
+            FlowKey {
+                sport: [0, 81],
+                ..v4
+            },
+            FlowKey {
+                dport: [0, 81],
+                ..v4
+            },
+            FlowKey { proto: 17, ..v4 },
+            FlowKey { dst: [5; 16], ..v4 },
+        ] {
+            assert_ne!(flow_hash(&v, false), flow_hash(&v4, false), "{v:?}");
+        }
         let h = flow_hash(&base, false);
         let variants = [
-            FlowKey { src: [3; 16], ..base },
-            FlowKey { dst: [3; 16], ..base },
-            FlowKey { sport: [0, 81], ..base },
-            FlowKey { dport: [0, 81], ..base },
+            FlowKey {
+                src: [3; 16],
+                ..base
+            },
+            FlowKey {
+                dst: [3; 16],
+                ..base
+            },
+            FlowKey {
+                sport: [0, 81],
+                ..base
+            },
+            FlowKey {
+                dport: [0, 81],
+                ..base
+            },
             FlowKey { proto: 17, ..base },
         ];
         for v in variants {
@@ -431,7 +624,26 @@ mod tests {
         }
         // src_only ignores everything but the source address.
         let hs = flow_hash(&base, true);
-        assert_eq!(flow_hash(&FlowKey { dst: [9; 16], sport: [9, 9], ..base }, true), hs);
-        assert_ne!(flow_hash(&FlowKey { src: [9; 16], ..base }, true), hs);
+        assert_eq!(
+            flow_hash(
+                &FlowKey {
+                    dst: [9; 16],
+                    sport: [9, 9],
+                    ..base
+                },
+                true
+            ),
+            hs
+        );
+        assert_ne!(
+            flow_hash(
+                &FlowKey {
+                    src: [9; 16],
+                    ..base
+                },
+                true
+            ),
+            hs
+        );
     }
 }

@@ -454,13 +454,6 @@ pub fn edit(
 // The shell: the task that owns the data plane.
 // -------------------------------------------------------------------------------------------
 
-/// Until `Tables::adopt` lands from main: a fresh writer. Applying the same configuration
-/// (same service and real order) then rewrites identical entries in place, which no packet
-/// notices; a configuration changed while no daemon ran may reschedule flows.
-fn adopt(_dp: &Dataplane) -> Tables {
-    Tables::new()
-}
-
 struct Daemon {
     path: PathBuf,
     mtime: Option<SystemTime>,
@@ -507,7 +500,9 @@ async fn main_loop(config_path: &Path) -> Result<(), DaemonError> {
     let mut opts = LoadOptions::new(&g.pin_path);
     opts.conn_table_size = g.conn_table_size;
     let dp = Dataplane::load(&opts)?;
-    let tables = adopt(&dp);
+    // A restart: rebuild the writer's memory from the pinned maps, so reconciling the same
+    // wanted state writes nothing and moves no flow.
+    let tables = Tables::adopt(&dp)?;
     let resolver = Resolver::new().map_err(|e| DaemonError::Io {
         what: "netlink".into(),
         source: std::io::Error::other(e),
@@ -539,7 +534,11 @@ async fn main_loop(config_path: &Path) -> Result<(), DaemonError> {
     // Write the tables before attaching, so a first start never runs without them.
     let specs = d.specs();
     let report = d.tables.apply(&mut d.dp, &specs)?;
-    log::info!("tables reconciled at start: {report:?}");
+    if report.is_empty() {
+        log::info!("the pinned tables already hold the desired state: nothing written");
+    } else {
+        log::info!("tables reconciled at start: {report:?}");
+    }
     for iface in &ifaces {
         d.dp.attach_pinned(iface, mode)?;
         log::info!(
@@ -990,16 +989,13 @@ impl Daemon {
     fn stats_of(&self, s: &ServiceRef, real: Option<IpAddr>) -> Stats {
         let key = s.key();
         let r = match real {
-            None => self
-                .tables
-                .service_id(&key)
-                .map(|id| self.dp.service_stats(id)),
+            None => self.tables.service_stats(&self.dp, &key).ok(),
             Some(a) => self
                 .tables
                 .real_index(&key, a)
-                .map(|i| self.dp.real_stats(i)),
+                .and_then(|i| self.dp.real_stats(i).ok()),
         };
-        r.and_then(|r| r.ok()).unwrap_or_default()
+        r.unwrap_or_default()
     }
 
     fn sample(&mut self) {

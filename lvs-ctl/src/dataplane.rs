@@ -18,8 +18,9 @@ use aya::{
     },
 };
 use lvs_common::{
-    Conn, FlowKey, MAP_CONNS, MAP_COUNTERS, MAP_REAL_STATS, MAP_REALS, MAP_RINGS, MAP_SERVICE_STATS,
-    MAP_SERVICES, MAP_VIPS, MAX_RING_SIZE, MAX_RINGS, Real, Reason, Service, ServiceKey, Stats, VipKey,
+    Conn, FlowKey, MAP_CONNS, MAP_COUNTERS, MAP_REAL_STATS, MAP_REALS, MAP_RINGS, MAP_SERVICES,
+    MAP_VIP_FILTER, MAP_VIPS, MAX_RING_SIZE, MAX_RINGS, Real, Reason, Service, ServiceKey, Stats,
+    VipKey,
 };
 use std::{
     fs,
@@ -28,10 +29,12 @@ use std::{
 };
 
 /// The director's program, built by `build.rs` from `lvs-ebpf`.
-pub static DIRECTOR_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lvs-ebpf"));
+pub static DIRECTOR_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lvs-ebpf"));
 
 /// Reference programs for the benchmark (`lvs_floor`: MAC swap + XDP_TX; `lvs_null`).
-pub static FLOOR_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lvs-floor"));
+pub static FLOOR_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lvs-floor"));
 
 /// Name of the XDP program of the director.
 pub const DIRECTOR_PROGRAM: &str = "lvs_director";
@@ -40,10 +43,10 @@ pub const DIRECTOR_PROGRAM: &str = "lvs_director";
 const PINNED_MAPS: [&str; 8] = [
     MAP_SERVICES,
     MAP_VIPS,
+    MAP_VIP_FILTER,
     MAP_RINGS,
     MAP_REALS,
     MAP_CONNS,
-    MAP_SERVICE_STATS,
     MAP_REAL_STATS,
     MAP_COUNTERS,
 ];
@@ -51,13 +54,22 @@ const PINNED_MAPS: [&str; 8] = [
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{what}: {source}")]
-    Io { what: String, source: std::io::Error },
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
     #[error("loading the XDP programs: {0}")]
     Load(#[from] aya::EbpfError),
     #[error("{what}: {source}")]
-    Program { what: String, source: aya::programs::ProgramError },
+    Program {
+        what: String,
+        source: aya::programs::ProgramError,
+    },
     #[error("{what}: {source}")]
-    Map { what: String, source: aya::maps::MapError },
+    Map {
+        what: String,
+        source: aya::maps::MapError,
+    },
     #[error("map {0} is missing from the program object")]
     MissingMap(&'static str),
     #[error("Maglev table of {0} slots is out of range 1..={MAX_RING_SIZE}")]
@@ -87,7 +99,10 @@ pub struct LoadOptions {
 
 impl LoadOptions {
     pub fn new(pin_dir: impl Into<PathBuf>) -> Self {
-        LoadOptions { pin_dir: pin_dir.into(), conn_table_size: lvs_common::DEFAULT_CONNS }
+        LoadOptions {
+            pin_dir: pin_dir.into(),
+            conn_table_size: lvs_common::DEFAULT_CONNS,
+        }
     }
 }
 
@@ -97,10 +112,10 @@ pub struct Dataplane {
     pin_dir: PathBuf,
     services: HashMap<MapData, ServiceKey, Service>,
     vips: HashMap<MapData, VipKey, u32>,
+    vip_filter: Array<MapData, u32>,
     rings: OwnedFd,
     reals: Array<MapData, Real>,
     conns: HashMap<MapData, FlowKey, Conn>,
-    service_stats: PerCpuArray<MapData, Stats>,
     real_stats: PerCpuArray<MapData, Stats>,
     counters: PerCpuArray<MapData, u64>,
 }
@@ -109,21 +124,29 @@ impl Dataplane {
     /// Loads `lvs_director` into the kernel (not attached yet), creating the maps or adopting
     /// the ones pinned in `opts.pin_dir`.
     pub fn load(opts: &LoadOptions) -> Result<Self> {
-        sys::ensure_bpffs(&opts.pin_dir).map_err(io_err(format!("preparing {}", opts.pin_dir.display())))?;
-        fs::create_dir_all(&opts.pin_dir).map_err(io_err(format!("creating {}", opts.pin_dir.display())))?;
+        sys::ensure_bpffs(&opts.pin_dir)
+            .map_err(io_err(format!("preparing {}", opts.pin_dir.display())))?;
+        fs::create_dir_all(&opts.pin_dir)
+            .map_err(io_err(format!("creating {}", opts.pin_dir.display())))?;
         let rings_path = opts.pin_dir.join(MAP_RINGS);
         let rings = match sys::obj_get(&rings_path) {
             Ok(fd) => fd,
             Err(_) => {
-                let template = sys::ring_create(1).map_err(io_err("creating the Maglev table template"))?;
-                let outer = sys::map_create_outer(MAP_RINGS, MAX_RINGS, template.as_fd())
-                    .map_err(io_err("creating the Maglev table array (BPF_MAP_TYPE_ARRAY_OF_MAPS)"))?;
-                sys::obj_pin(outer.as_fd(), &rings_path).map_err(io_err(format!("pinning {}", rings_path.display())))?;
+                let template =
+                    sys::ring_create(1).map_err(io_err("creating the Maglev table template"))?;
+                let outer = sys::map_create_outer(MAP_RINGS, MAX_RINGS, template.as_fd()).map_err(
+                    io_err("creating the Maglev table array (BPF_MAP_TYPE_ARRAY_OF_MAPS)"),
+                )?;
+                sys::obj_pin(outer.as_fd(), &rings_path)
+                    .map_err(io_err(format!("pinning {}", rings_path.display())))?;
                 outer
             }
         };
 
-        let paths: Vec<(&str, PathBuf)> = PINNED_MAPS.iter().map(|m| (*m, opts.pin_dir.join(m))).collect();
+        let paths: Vec<(&str, PathBuf)> = PINNED_MAPS
+            .iter()
+            .map(|m| (*m, opts.pin_dir.join(m)))
+            .collect();
         let mut loader = EbpfLoader::new();
         for (name, path) in &paths {
             loader.map_pin_path(name, path.as_path());
@@ -135,10 +158,14 @@ impl Dataplane {
             .program_mut(DIRECTOR_PROGRAM)
             .ok_or(Error::MissingMap(DIRECTOR_PROGRAM))?
             .try_into()
-            .map_err(|source| Error::Program { what: "lvs_director is not an XDP program".into(), source })?;
-        program
-            .load()
-            .map_err(|source| Error::Program { what: "verifying lvs_director".into(), source })?;
+            .map_err(|source| Error::Program {
+                what: "lvs_director is not an XDP program".into(),
+                source,
+            })?;
+        program.load().map_err(|source| Error::Program {
+            what: "verifying lvs_director".into(),
+            source,
+        })?;
 
         fn take<M>(ebpf: &mut Ebpf, name: &'static str) -> Result<M>
         where
@@ -150,9 +177,9 @@ impl Dataplane {
         Ok(Dataplane {
             services: take(&mut ebpf, MAP_SERVICES)?,
             vips: take(&mut ebpf, MAP_VIPS)?,
+            vip_filter: take(&mut ebpf, MAP_VIP_FILTER)?,
             reals: take(&mut ebpf, MAP_REALS)?,
             conns: take(&mut ebpf, MAP_CONNS)?,
-            service_stats: take(&mut ebpf, MAP_SERVICE_STATS)?,
             real_stats: take(&mut ebpf, MAP_REAL_STATS)?,
             counters: take(&mut ebpf, MAP_COUNTERS)?,
             rings,
@@ -180,14 +207,20 @@ impl Dataplane {
     pub fn attach(&mut self, iface: &str, mode: XdpMode) -> Result<XdpLinkId> {
         self.program_mut()
             .attach(iface, mode)
-            .map_err(|source| Error::Program { what: format!("attaching lvs_director to {iface}"), source })
+            .map_err(|source| Error::Program {
+                what: format!("attaching lvs_director to {iface}"),
+                source,
+            })
     }
 
     /// Detaches the director from an interface it was attached to by [`Dataplane::attach`].
     pub fn detach(&mut self, link: XdpLinkId) -> Result<()> {
         self.program_mut()
             .detach(link)
-            .map_err(|source| Error::Program { what: "detaching lvs_director".into(), source })
+            .map_err(|source| Error::Program {
+                what: "detaching lvs_director".into(),
+                source,
+            })
     }
 
     /// Attaches the director to `iface` through a pinned link (`<pin_dir>/links/<iface>`), so
@@ -201,31 +234,50 @@ impl Dataplane {
         let program = self.program_mut();
         let id = match PinnedLink::from_pin(&path) {
             Ok(pinned) => {
-                let link = pinned.unpin().map_err(io_err(format!("taking over {}", path.display())))?;
-                let link = XdpLink::try_from(link)
-                    .map_err(|e| Error::Io { what: format!("{} is not an XDP link", path.display()), source: std::io::Error::other(e.to_string()) })?;
+                let link = pinned
+                    .unpin()
+                    .map_err(io_err(format!("taking over {}", path.display())))?;
+                let link = XdpLink::try_from(link).map_err(|e| Error::Io {
+                    what: format!("{} is not an XDP link", path.display()),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
                 program
                     .attach_to_link(link)
-                    .map_err(|source| Error::Program { what: format!("replacing the program on {iface}"), source })?
+                    .map_err(|source| Error::Program {
+                        what: format!("replacing the program on {iface}"),
+                        source,
+                    })?
             }
             Err(_) => program
                 .attach(iface, mode)
-                .map_err(|source| Error::Program { what: format!("attaching lvs_director to {iface}"), source })?,
+                .map_err(|source| Error::Program {
+                    what: format!("attaching lvs_director to {iface}"),
+                    source,
+                })?,
         };
-        let link = program
-            .take_link(id)
-            .map_err(|source| Error::Program { what: format!("taking the link of {iface}"), source })?;
-        let link = FdLink::try_from(link)
-            .map_err(|e| Error::Io { what: format!("pinning the link of {iface} (the kernel has no XDP bpf_link?)"), source: std::io::Error::other(e.to_string()) })?;
-        link.pin(&path)
-            .map_err(|e| Error::Io { what: format!("pinning {}", path.display()), source: std::io::Error::other(e.to_string()) })?;
+        let link = program.take_link(id).map_err(|source| Error::Program {
+            what: format!("taking the link of {iface}"),
+            source,
+        })?;
+        let link = FdLink::try_from(link).map_err(|e| Error::Io {
+            what: format!("pinning the link of {iface} (the kernel has no XDP bpf_link?)"),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        link.pin(&path).map_err(|e| Error::Io {
+            what: format!("pinning {}", path.display()),
+            source: std::io::Error::other(e.to_string()),
+        })?;
         Ok(())
     }
 
     /// Interfaces with a pinned director link.
     pub fn pinned_links(pin_dir: &Path) -> Vec<String> {
-        let Ok(entries) = fs::read_dir(pin_dir.join("links")) else { return Vec::new() };
-        let mut out: Vec<String> = entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect();
+        let Ok(entries) = fs::read_dir(pin_dir.join("links")) else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = entries
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
         out.sort();
         out
     }
@@ -237,7 +289,9 @@ impl Dataplane {
     // --- services -----------------------------------------------------------------------------
 
     pub fn set_service(&mut self, key: &ServiceKey, svc: &Service) -> Result<()> {
-        self.services.insert(key, svc, 0).map_err(map_err(format!("writing service {}", key_name(key))))
+        self.services
+            .insert(key, svc, 0)
+            .map_err(map_err(format!("writing service {}", key_name(key))))
     }
 
     pub fn remove_service(&mut self, key: &ServiceKey) -> Result<()> {
@@ -258,7 +312,21 @@ impl Dataplane {
                 Err(e) => Err(map_err("removing a VIP")(e)),
             };
         }
-        self.vips.insert(key, count, 0).map_err(map_err("writing a VIP"))
+        self.vips
+            .insert(key, count, 0)
+            .map_err(map_err("writing a VIP"))
+    }
+
+    /// Sets how many VIP addresses fall in slot `slot` of the VIP filter.
+    pub fn set_vip_filter(&mut self, slot: u32, count: u32) -> Result<()> {
+        self.vip_filter
+            .set(slot, count, 0)
+            .map_err(map_err(format!("writing VIP filter slot {slot}")))
+    }
+
+    /// Every VIP address in the VIP map.
+    pub fn vips(&self) -> Vec<(VipKey, u32)> {
+        self.vips.iter().filter_map(|r| r.ok()).collect()
     }
 
     // --- Maglev tables ------------------------------------------------------------------------
@@ -269,7 +337,8 @@ impl Dataplane {
         if table.is_empty() || table.len() > MAX_RING_SIZE as usize {
             return Err(Error::RingSize(table.len()));
         }
-        let inner = sys::ring_create(table.len() as u32).map_err(io_err("creating a Maglev table"))?;
+        let inner =
+            sys::ring_create(table.len() as u32).map_err(io_err("creating a Maglev table"))?;
         sys::ring_fill(inner.as_fd(), table).map_err(io_err("writing a Maglev table"))?;
         sys::map_update_u32(self.rings.as_fd(), ring, inner.as_raw_fd() as u32)
             .map_err(io_err(format!("installing Maglev table in slot {ring}")))
@@ -277,22 +346,28 @@ impl Dataplane {
 
     /// Frees outer slot `ring` (its table goes when no packet uses it any more).
     pub fn clear_ring(&mut self, ring: u32) -> Result<()> {
-        sys::map_delete_u32(self.rings.as_fd(), ring).map_err(io_err(format!("clearing Maglev slot {ring}")))
+        sys::map_delete_u32(self.rings.as_fd(), ring)
+            .map_err(io_err(format!("clearing Maglev slot {ring}")))
     }
 
     /// Reads back the table in outer slot `ring`, if any.
     pub fn read_ring(&self, ring: u32) -> Result<Option<Vec<u32>>> {
-        sys::ring_read(self.rings.as_fd(), ring).map_err(io_err(format!("reading Maglev slot {ring}")))
+        sys::ring_read(self.rings.as_fd(), ring)
+            .map_err(io_err(format!("reading Maglev slot {ring}")))
     }
 
     // --- reals --------------------------------------------------------------------------------
 
     pub fn set_real(&mut self, index: u32, real: &Real) -> Result<()> {
-        self.reals.set(index, real, 0).map_err(map_err(format!("writing real #{index}")))
+        self.reals
+            .set(index, real, 0)
+            .map_err(map_err(format!("writing real #{index}")))
     }
 
     pub fn real(&self, index: u32) -> Result<Real> {
-        self.reals.get(&index, 0).map_err(map_err(format!("reading real #{index}")))
+        self.reals
+            .get(&index, 0)
+            .map_err(map_err(format!("reading real #{index}")))
     }
 
     // --- connection table ---------------------------------------------------------------------
@@ -308,27 +383,18 @@ impl Dataplane {
 
     // --- statistics ---------------------------------------------------------------------------
 
-    pub fn service_stats(&self, id: u32) -> Result<Stats> {
-        sum_stats(&self.service_stats, id)
-    }
-
     pub fn real_stats(&self, index: u32) -> Result<Stats> {
         sum_stats(&self.real_stats, index)
     }
 
-    /// Zeroes the statistics of a service id or real index before it is given out again.
-    pub fn reset_stats(&mut self, service: Option<u32>, real: Option<u32>) -> Result<()> {
+    /// Zeroes the statistics of a real index before it is given out again.
+    pub fn reset_real_stats(&mut self, index: u32) -> Result<()> {
         let cpus = aya::util::nr_cpus().map_err(|(_, e)| io_err("counting CPUs")(e))?;
-        let zero = || {
-            aya::maps::PerCpuValues::try_from(vec![Stats::default(); cpus]).map_err(io_err("building per-CPU values"))
-        };
-        if let Some(id) = service {
-            self.service_stats.set(id, zero()?, 0).map_err(map_err("resetting service statistics"))?;
-        }
-        if let Some(index) = real {
-            self.real_stats.set(index, zero()?, 0).map_err(map_err("resetting real statistics"))?;
-        }
-        Ok(())
+        let zero = aya::maps::PerCpuValues::try_from(vec![Stats::default(); cpus])
+            .map_err(io_err("building per-CPU values"))?;
+        self.real_stats
+            .set(index, zero, 0)
+            .map_err(map_err("resetting real statistics"))
     }
 
     /// Every counter, summed over the CPUs, in [`Reason::ALL`] order.
@@ -336,7 +402,10 @@ impl Dataplane {
         Reason::ALL
             .iter()
             .map(|&r| {
-                let values = self.counters.get(&(r as u32), 0).map_err(map_err("reading counters"))?;
+                let values = self
+                    .counters
+                    .get(&(r as u32), 0)
+                    .map_err(map_err("reading counters"))?;
                 Ok((r, values.iter().sum()))
             })
             .collect()
@@ -344,13 +413,18 @@ impl Dataplane {
 
     /// One counter, summed over the CPUs.
     pub fn counter(&self, reason: Reason) -> Result<u64> {
-        let values = self.counters.get(&(reason as u32), 0).map_err(map_err("reading counters"))?;
+        let values = self
+            .counters
+            .get(&(reason as u32), 0)
+            .map_err(map_err("reading counters"))?;
         Ok(values.iter().sum())
     }
 }
 
 fn sum_stats(map: &PerCpuArray<MapData, Stats>, index: u32) -> Result<Stats> {
-    let values = map.get(&index, 0).map_err(map_err(format!("reading statistics #{index}")))?;
+    let values = map
+        .get(&index, 0)
+        .map_err(map_err(format!("reading statistics #{index}")))?;
     let mut total = Stats::default();
     for v in values.iter() {
         total.add(v);

@@ -30,12 +30,18 @@ pub fn build(backends: &[Backend<'_>], size: u32) -> Vec<u32> {
     let mut table = vec![EMPTY; size as usize];
     // Sort by name so that the claiming order, and so the table, does not depend on the order
     // the caller lists the backends in.
-    let mut order: Vec<usize> = (0..backends.len()).filter(|&i| backends[i].weight > 0).collect();
+    let mut order: Vec<usize> = (0..backends.len())
+        .filter(|&i| backends[i].weight > 0)
+        .collect();
     if order.is_empty() {
         return table;
     }
     order.sort_by(|&a, &b| backends[a].name.cmp(backends[b].name));
-    let max_weight = order.iter().map(|&i| backends[i].weight as u64).max().unwrap_or(1);
+    let max_weight = order
+        .iter()
+        .map(|&i| backends[i].weight as u64)
+        .max()
+        .unwrap_or(1);
 
     struct Walk {
         at: usize,
@@ -50,7 +56,13 @@ pub fn build(backends: &[Backend<'_>], size: u32) -> Vec<u32> {
             let name = backends[at].name;
             let offset = hash(name, 0x6d61_676c_6576_0001) % m;
             let skip = hash(name, 0x6d61_676c_6576_0002) % (m - 1) + 1;
-            Walk { at, pos: offset, skip, weight: backends[at].weight as u64, credit: 0 }
+            Walk {
+                at,
+                pos: offset,
+                skip,
+                weight: backends[at].weight as u64,
+                credit: 0,
+            }
         })
         .collect();
 
@@ -89,12 +101,12 @@ pub fn is_prime(n: u32) -> bool {
     if n < 2 {
         return false;
     }
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         return n == 2;
     }
     let mut d = 3u32;
     while (d as u64) * (d as u64) <= n as u64 {
-        if n % d == 0 {
+        if n.is_multiple_of(d) {
             return false;
         }
         d += 2;
@@ -109,11 +121,20 @@ mod tests {
     const M: u32 = 65537;
 
     fn make_names(n: usize) -> Vec<String> {
-        (0..n).map(|i| format!("198.18.{}.{}", i / 250, i % 250 + 1)).collect()
+        (0..n)
+            .map(|i| format!("198.18.{}.{}", i / 250, i % 250 + 1))
+            .collect()
     }
 
     fn backends(names: &[String], weight: impl Fn(usize) -> u32) -> Vec<Backend<'_>> {
-        names.iter().enumerate().map(|(i, n)| Backend { name: n.as_bytes(), weight: weight(i) }).collect()
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Backend {
+                name: n.as_bytes(),
+                weight: weight(i),
+            })
+            .collect()
     }
 
     fn counts(table: &[u32], n: usize) -> Vec<usize> {
@@ -144,7 +165,12 @@ mod tests {
         let expect = [M as f64 / 4.0, M as f64 / 4.0, M as f64 / 2.0];
         for i in 0..3 {
             let err = (c[i] as f64 - expect[i]).abs() / expect[i];
-            assert!(err < 0.001, "backend {i}: {} slots, expected {}", c[i], expect[i]);
+            assert!(
+                err < 0.001,
+                "backend {i}: {} slots, expected {}",
+                c[i],
+                expect[i]
+            );
         }
         // Mixed weights over many backends: every share within 1% of its weight's share.
         let names = make_names(100);
@@ -152,10 +178,10 @@ mod tests {
         let table = build(&backends(&names, w), M);
         let c = counts(&table, 100);
         let total: u32 = (0..100).map(w).sum();
-        for i in 0..100 {
+        for (i, &got) in c.iter().enumerate() {
             let expect = M as f64 * w(i) as f64 / total as f64;
-            let err = (c[i] as f64 - expect).abs() / expect;
-            assert!(err < 0.01, "backend {i}: {} slots, expected {expect:.1}", c[i]);
+            let err = (got as f64 - expect).abs() / expect;
+            assert!(err < 0.01, "backend {i}: {got} slots, expected {expect:.1}");
         }
     }
 
@@ -192,7 +218,11 @@ mod tests {
     /// top of the ideal. At N = 1000 a 65537-slot table is only 65·N, and disruption grows as
     /// the paper's figure 9 shows: we allow 1% of the table (measured: 0.6%).
     fn allowed_extra(n: usize) -> f64 {
-        if M as usize >= 100 * n { 1.0 / n as f64 } else { 0.01 }
+        if M as usize >= 100 * n {
+            1.0 / n as f64
+        } else {
+            0.01
+        }
     }
 
     /// Removing one of N backends: its slots move (they must), and few others do.
@@ -214,9 +244,15 @@ mod tests {
                 }
             }
             let ideal = M as f64 / n as f64;
-            assert!((own as f64 - ideal).abs() <= 1.0, "n={n}: removed backend held {own}");
+            assert!(
+                (own as f64 - ideal).abs() <= 1.0,
+                "n={n}: removed backend held {own}"
+            );
             let extra = others as f64 / M as f64;
-            assert!(extra <= allowed_extra(n), "n={n}: {others} slots of other backends moved ({extra:.4})");
+            assert!(
+                extra <= allowed_extra(n),
+                "n={n}: {others} slots of other backends moved ({extra:.4})"
+            );
         }
     }
 
@@ -229,7 +265,10 @@ mod tests {
             let moved = before.iter().zip(&after).filter(|(b, a)| b != a).count();
             let ideal = M as f64 / (n + 1) as f64;
             let allowed = ideal + allowed_extra(n) * M as f64;
-            assert!(moved as f64 <= allowed, "n={n}: {moved} slots moved, ideal {ideal:.0}");
+            assert!(
+                moved as f64 <= allowed,
+                "n={n}: {moved} slots moved, ideal {ideal:.0}"
+            );
         }
     }
 

@@ -96,9 +96,18 @@ fn bpf<T>(cmd: u32, attr: &mut T) -> io::Result<i64> {
     // SAFETY: `attr` is a repr(C) prefix of `union bpf_attr` for `cmd`, fully initialised; the
     // kernel reads (and for some commands writes) at most size_of::<T>() bytes of it.
     let ret = unsafe {
-        libc::syscall(libc::SYS_bpf, cmd as libc::c_long, attr as *mut T, std::mem::size_of::<T>())
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd as libc::c_long,
+            attr as *mut T,
+            std::mem::size_of::<T>(),
+        )
     };
-    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret) }
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
 }
 
 fn fd_from(ret: i64) -> OwnedFd {
@@ -109,7 +118,11 @@ fn fd_from(ret: i64) -> OwnedFd {
 fn name16(name: &str) -> [u8; 16] {
     let mut out = [0u8; 16];
     for (o, b) in out.iter_mut().zip(name.bytes().take(15)) {
-        *o = if b.is_ascii_alphanumeric() || b == b'_' || b == b'.' { b } else { b'_' };
+        *o = if b.is_ascii_alphanumeric() || b == b'_' || b == b'.' {
+            b
+        } else {
+            b'_'
+        };
     }
     out
 }
@@ -129,7 +142,11 @@ pub fn ring_create(size: u32) -> io::Result<OwnedFd> {
 }
 
 /// Creates the array of tables, typed after `template`.
-pub fn map_create_outer(name: &str, max_entries: u32, template: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+pub fn map_create_outer(
+    name: &str,
+    max_entries: u32,
+    template: BorrowedFd<'_>,
+) -> io::Result<OwnedFd> {
     let mut attr = MapCreateAttr {
         map_type: BPF_MAP_TYPE_ARRAY_OF_MAPS,
         key_size: 4,
@@ -152,9 +169,22 @@ impl Mapping {
         // SAFETY: sysconf has no preconditions.
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
         let len = (slots * ARRAY_STRIDE).div_ceil(page) * page;
-        let prot = if writable { libc::PROT_READ | libc::PROT_WRITE } else { libc::PROT_READ };
+        let prot = if writable {
+            libc::PROT_READ | libc::PROT_WRITE
+        } else {
+            libc::PROT_READ
+        };
         // SAFETY: a fresh shared mapping of a BPF array fd; the kernel checks len and prot.
-        let addr = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, libc::MAP_SHARED, fd.as_raw_fd(), 0) };
+        let addr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                prot,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
         if addr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
@@ -206,7 +236,13 @@ pub fn ring_read(outer: BorrowedFd<'_>, index: u32) -> io::Result<Option<Vec<u32
         next_id: u32,
         open_flags: u32,
     }
-    let inner = fd_from(bpf(BPF_MAP_GET_FD_BY_ID, &mut ById { id, ..Default::default() })?);
+    let inner = fd_from(bpf(
+        BPF_MAP_GET_FD_BY_ID,
+        &mut ById {
+            id,
+            ..Default::default()
+        },
+    )?);
     let mut info = MapInfo::default();
     let mut attr = InfoAttr {
         bpf_fd: inner.as_raw_fd() as u32,
@@ -217,7 +253,11 @@ pub fn ring_read(outer: BorrowedFd<'_>, index: u32) -> io::Result<Option<Vec<u32
     let slots = info.max_entries as usize;
     let map = Mapping::new(std::os::fd::AsFd::as_fd(&inner), slots, false)?;
     // SAFETY: i < max_entries, inside the mapping.
-    Ok(Some((0..slots).map(|i| unsafe { map.slot(i).read_volatile() }).collect()))
+    Ok(Some(
+        (0..slots)
+            .map(|i| unsafe { map.slot(i).read_volatile() })
+            .collect(),
+    ))
 }
 
 /// `map[key] = value` for maps with u32 keys and values (the outer table array takes an fd).
@@ -233,7 +273,11 @@ pub fn map_update_u32(map: BorrowedFd<'_>, key: u32, value: u32) -> io::Result<(
 
 /// Deletes `map[key]`; a missing key is not an error.
 pub fn map_delete_u32(map: BorrowedFd<'_>, key: u32) -> io::Result<()> {
-    let mut attr = ElemAttr { map_fd: map.as_raw_fd() as u32, key: &key as *const u32 as u64, ..Default::default() };
+    let mut attr = ElemAttr {
+        map_fd: map.as_raw_fd() as u32,
+        key: &key as *const u32 as u64,
+        ..Default::default()
+    };
     match bpf(BPF_MAP_DELETE_ELEM, &mut attr) {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
         other => other.map(drop),
@@ -241,20 +285,28 @@ pub fn map_delete_u32(map: BorrowedFd<'_>, key: u32) -> io::Result<()> {
 }
 
 fn cpath(path: &Path) -> io::Result<CString> {
-    CString::new(path.as_os_str().as_bytes()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
 }
 
 /// Pins `fd` at `path` (on a bpffs).
 pub fn obj_pin(fd: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
     let c = cpath(path)?;
-    let mut attr = ObjAttr { pathname: c.as_ptr() as u64, bpf_fd: fd.as_raw_fd() as u32, ..Default::default() };
+    let mut attr = ObjAttr {
+        pathname: c.as_ptr() as u64,
+        bpf_fd: fd.as_raw_fd() as u32,
+        ..Default::default()
+    };
     bpf(BPF_OBJ_PIN, &mut attr).map(drop)
 }
 
 /// Opens the object pinned at `path`.
 pub fn obj_get(path: &Path) -> io::Result<OwnedFd> {
     let c = cpath(path)?;
-    let mut attr = ObjAttr { pathname: c.as_ptr() as u64, ..Default::default() };
+    let mut attr = ObjAttr {
+        pathname: c.as_ptr() as u64,
+        ..Default::default()
+    };
     bpf(BPF_OBJ_GET, &mut attr).map(fd_from)
 }
 
@@ -285,7 +337,15 @@ pub fn ensure_bpffs(pin_dir: &Path) -> io::Result<()> {
         let src = CString::new("bpf").expect("no NUL");
         let target = cpath(sys_bpf)?;
         // SAFETY: valid C strings; mount(2) validates the rest.
-        let rc = unsafe { libc::mount(src.as_ptr(), target.as_ptr(), src.as_ptr(), 0, std::ptr::null()) };
+        let rc = unsafe {
+            libc::mount(
+                src.as_ptr(),
+                target.as_ptr(),
+                src.as_ptr(),
+                0,
+                std::ptr::null(),
+            )
+        };
         if rc != 0 {
             return Err(io::Error::last_os_error());
         }

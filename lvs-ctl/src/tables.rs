@@ -14,7 +14,8 @@ use crate::{
     maglev,
 };
 use lvs_common::{
-    MAX_REALS, MAX_SERVICES, METHOD_DR, REAL_F_ACTIVE, Real, Service, ServiceKey, VipKey, addr_bytes,
+    MAX_REALS, MAX_SERVICES, METHOD_DR, REAL_F_ACTIVE, REAL_F_ASSIGNED, Real, Service, ServiceKey,
+    Stats, VipKey, addr_bytes, vip_filter_slot,
 };
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -42,7 +43,16 @@ pub struct RealSpec {
 impl RealSpec {
     /// A direct-routing real with the given MACs, egress on the ingress interface.
     pub fn dr(addr: IpAddr, weight: u32, dst_mac: [u8; 6], src_mac: [u8; 6]) -> Self {
-        RealSpec { addr, weight, method: METHOD_DR, dst_mac, src_mac, ifindex: 0, tunnel_port: 0, active: true }
+        RealSpec {
+            addr,
+            weight,
+            method: METHOD_DR,
+            dst_mac,
+            src_mac,
+            ifindex: 0,
+            tunnel_port: 0,
+            active: true,
+        }
     }
 }
 
@@ -65,10 +75,14 @@ struct Applied {
     ring: Option<u32>,
     flags: u32,
     ring_size: u32,
-    /// The inputs of the live table: (address, weight) of every active real with a weight.
-    table_inputs: Vec<(IpAddr, u32)>,
+    /// The inputs of the live table: (address, weight) of every active real with a weight;
+    /// None when not known (adopted from the kernel): the next apply builds the table and
+    /// compares it with the live one before writing anything.
+    table_inputs: Option<Vec<(IpAddr, u32)>>,
     /// Real index of each real address, with what was written there.
     reals: BTreeMap<IpAddr, (u32, Real)>,
+    /// Statistics of reals that left the service (they count in the service's totals).
+    retired: Stats,
 }
 
 /// What one `apply` changed, for logs and tests.
@@ -128,9 +142,72 @@ impl Tables {
         Self::default()
     }
 
+    /// Rebuilds the writer's memory from the maps a previous controller left pinned, so that
+    /// applying the same wanted state again writes nothing and moves no flow. What cannot be
+    /// read back (statistics of reals removed before the restart) starts from zero.
+    pub fn adopt(dp: &Dataplane) -> Result<Self, ApplyError> {
+        let mut t = Tables::new();
+        let by_id: BTreeMap<u32, (ServiceKey, Service)> = dp
+            .services()
+            .into_iter()
+            .map(|(k, s)| (s.id, (k, s)))
+            .collect();
+        for (key, svc) in by_id.values() {
+            t.free_ids.remove(&svc.id);
+            t.services.insert(
+                *key,
+                Applied {
+                    id: svc.id,
+                    ring: (svc.ring_size != 0).then_some(svc.ring),
+                    flags: svc.flags,
+                    ring_size: svc.ring_size,
+                    table_inputs: None,
+                    reals: BTreeMap::new(),
+                    retired: Stats::default(),
+                },
+            );
+        }
+        for index in 1..MAX_REALS {
+            let entry = dp.real(index)?;
+            t.generations[index as usize] = entry.generation;
+            if entry.flags & REAL_F_ASSIGNED == 0 {
+                continue;
+            }
+            match by_id
+                .get(&entry.service)
+                .and_then(|(key, _)| t.services.get_mut(key))
+            {
+                Some(applied) => {
+                    applied.reals.insert(entry.addr(), (index, entry));
+                    t.free_reals.remove(&index);
+                }
+                // Belongs to no live service (a half-finished removal): free it.
+                None => {}
+            }
+        }
+        t.vips = dp
+            .vips()
+            .into_iter()
+            .map(|(k, n)| (lvs_common::bytes_addr(&k.addr, k.family), n))
+            .collect();
+        Ok(t)
+    }
+
     /// The service id and real indices the writer gave to `key`, if it is applied.
     pub fn service_id(&self, key: &ServiceKey) -> Option<u32> {
         self.services.get(key).map(|a| a.id)
+    }
+
+    /// Statistics of a service: the sum of its reals', including reals it had before.
+    pub fn service_stats(&self, dp: &Dataplane, key: &ServiceKey) -> Result<Stats, ApplyError> {
+        let Some(applied) = self.services.get(key) else {
+            return Ok(Stats::default());
+        };
+        let mut total = applied.retired;
+        for (index, _) in applied.reals.values() {
+            total.add(&dp.real_stats(*index)?);
+        }
+        Ok(total)
     }
 
     /// Real index of `addr` in service `key`.
@@ -139,13 +216,22 @@ impl Tables {
     }
 
     /// Makes the data plane hold exactly `wanted`.
-    pub fn apply(&mut self, dp: &mut Dataplane, wanted: &[ServiceSpec]) -> Result<Report, ApplyError> {
+    pub fn apply(
+        &mut self,
+        dp: &mut Dataplane,
+        wanted: &[ServiceSpec],
+    ) -> Result<Report, ApplyError> {
         let mut report = Report::default();
         let wanted_keys: BTreeSet<ServiceKey> = wanted.iter().map(|s| s.key).collect();
         for spec in wanted {
             self.apply_service(dp, spec, &mut report)?;
         }
-        let gone: Vec<ServiceKey> = self.services.keys().filter(|k| !wanted_keys.contains(k)).copied().collect();
+        let gone: Vec<ServiceKey> = self
+            .services
+            .keys()
+            .filter(|k| !wanted_keys.contains(k))
+            .copied()
+            .collect();
         for key in gone {
             self.remove_service(dp, &key)?;
             report.services_removed += 1;
@@ -154,13 +240,20 @@ impl Tables {
         Ok(report)
     }
 
-    fn apply_service(&mut self, dp: &mut Dataplane, spec: &ServiceSpec, report: &mut Report) -> Result<(), ApplyError> {
+    fn apply_service(
+        &mut self,
+        dp: &mut Dataplane,
+        spec: &ServiceSpec,
+        report: &mut Report,
+    ) -> Result<(), ApplyError> {
         if !maglev::is_prime(spec.ring_size) {
             return Err(ApplyError::RingSize(spec.ring_size));
         }
         if !self.services.contains_key(&spec.key) {
-            let id = self.free_ids.pop_first().ok_or(ApplyError::TooManyServices)?;
-            dp.reset_stats(Some(id), None)?;
+            let id = self
+                .free_ids
+                .pop_first()
+                .ok_or(ApplyError::TooManyServices)?;
             self.services.insert(
                 spec.key,
                 Applied {
@@ -168,8 +261,9 @@ impl Tables {
                     ring: None,
                     flags: spec.flags,
                     ring_size: spec.ring_size,
-                    table_inputs: Vec::new(),
+                    table_inputs: None,
                     reals: BTreeMap::new(),
+                    retired: Stats::default(),
                 },
             );
             report.services_added += 1;
@@ -192,13 +286,16 @@ impl Tables {
             let (index, generation) = match applied.reals.get(&r.addr) {
                 Some((i, written)) => (*i, written.generation),
                 None => {
-                    let i = self.free_reals.pop_first().ok_or(ApplyError::TooManyReals)?;
+                    let i = self
+                        .free_reals
+                        .pop_first()
+                        .ok_or(ApplyError::TooManyReals)?;
                     self.generations[i as usize] = self.generations[i as usize].wrapping_add(1);
-                    dp.reset_stats(None, Some(i))?;
+                    dp.reset_real_stats(i)?;
                     (i, self.generations[i as usize])
                 }
             };
-            let entry = real_entry(r, generation);
+            let entry = real_entry(r, generation, applied.id);
             if applied.reals.get(&r.addr).map(|(_, w)| w) != Some(&entry) {
                 dp.set_real(index, &entry)?;
                 applied.reals.insert(r.addr, (index, entry));
@@ -207,31 +304,39 @@ impl Tables {
         }
 
         // 2. The table, when its inputs changed, then the service entry.
-        let mut inputs: Vec<(IpAddr, u32)> =
-            spec.reals.iter().filter(|r| r.active && r.weight > 0).map(|r| (r.addr, r.weight)).collect();
+        let mut inputs: Vec<(IpAddr, u32)> = spec
+            .reals
+            .iter()
+            .filter(|r| r.active && r.weight > 0)
+            .map(|r| (r.addr, r.weight))
+            .collect();
         inputs.sort();
-        let table_changed = applied.ring.is_none() || inputs != applied.table_inputs || spec.ring_size != applied.ring_size;
+        let mut table_changed = applied.ring.is_none()
+            || applied.table_inputs.as_ref() != Some(&inputs)
+            || spec.ring_size != applied.ring_size;
         let old_ring = applied.ring;
         if table_changed {
-            let slot = match applied.ring {
-                Some(r) if r == applied.id * 2 => applied.id * 2 + 1,
-                _ => applied.id * 2,
-            };
-            let names: Vec<String> = inputs.iter().map(|(a, _)| a.to_string()).collect();
-            let backends: Vec<maglev::Backend<'_>> = names
-                .iter()
-                .zip(&inputs)
-                .map(|(n, (_, w))| maglev::Backend { name: n.as_bytes(), weight: *w })
-                .collect();
-            let table: Vec<u32> = maglev::build(&backends, spec.ring_size)
-                .into_iter()
-                .map(|pos| if pos == maglev::EMPTY { 0 } else { applied.reals[&inputs[pos as usize].0].0 })
-                .collect();
-            dp.write_ring(slot, &table)?;
-            applied.ring = Some(slot);
-            applied.ring_size = spec.ring_size;
-            applied.table_inputs = inputs;
-            report.tables_written += 1;
+            let table = build_table(&inputs, spec.ring_size, &applied.reals);
+            let live_is_same = applied.table_inputs.is_none()
+                && spec.ring_size == applied.ring_size
+                && match applied.ring {
+                    Some(r) => dp.read_ring(r)?.as_deref() == Some(table.as_slice()),
+                    None => false,
+                };
+            if live_is_same {
+                // Adopted: the kernel already holds exactly this table.
+                table_changed = false;
+            } else {
+                let slot = match applied.ring {
+                    Some(r) if r == applied.id * 2 => applied.id * 2 + 1,
+                    _ => applied.id * 2,
+                };
+                dp.write_ring(slot, &table)?;
+                applied.ring = Some(slot);
+                applied.ring_size = spec.ring_size;
+                report.tables_written += 1;
+            }
+            applied.table_inputs = Some(inputs);
         }
         if table_changed || spec.flags != applied.flags {
             let svc = Service {
@@ -243,19 +348,23 @@ impl Tables {
             dp.set_service(&spec.key, &svc)?;
             applied.flags = spec.flags;
         }
-        if table_changed {
-            if let Some(old) = old_ring {
-                dp.clear_ring(old)?;
-            }
+        if table_changed && let Some(old) = old_ring {
+            dp.clear_ring(old)?;
         }
 
         // 3. Reals no longer wanted.
         let keep: BTreeSet<IpAddr> = spec.reals.iter().map(|r| r.addr).collect();
-        let gone: Vec<IpAddr> = applied.reals.keys().filter(|a| !keep.contains(a)).copied().collect();
+        let gone: Vec<IpAddr> = applied
+            .reals
+            .keys()
+            .filter(|a| !keep.contains(a))
+            .copied()
+            .collect();
         for addr in gone {
             let (index, mut entry) = applied.reals.remove(&addr).expect("listed above");
-            entry.flags &= !REAL_F_ACTIVE;
+            entry.flags &= !(REAL_F_ACTIVE | REAL_F_ASSIGNED);
             dp.set_real(index, &entry)?;
+            applied.retired.add(&dp.real_stats(index)?);
             self.free_reals.insert(index);
             report.reals_removed += 1;
         }
@@ -263,10 +372,12 @@ impl Tables {
     }
 
     fn remove_service(&mut self, dp: &mut Dataplane, key: &ServiceKey) -> Result<(), ApplyError> {
-        let Some(applied) = self.services.remove(key) else { return Ok(()) };
+        let Some(applied) = self.services.remove(key) else {
+            return Ok(());
+        };
         dp.remove_service(key)?;
         for (_, (index, mut entry)) in applied.reals {
-            entry.flags &= !REAL_F_ACTIVE;
+            entry.flags &= !(REAL_F_ACTIVE | REAL_F_ASSIGNED);
             dp.set_real(index, &entry)?;
             self.free_reals.insert(index);
         }
@@ -290,12 +401,60 @@ impl Tables {
         for vip in self.vips.keys().filter(|v| !counts.contains_key(v)) {
             dp.set_vip(&VipKey::new(*vip), 0)?;
         }
+        // The filter counts VIP addresses per slot; rewrite the slots whose count changed.
+        // New VIPs are in the filter after their services (a packet that passes the filter
+        // early finds no service and passes), gone ones leave it after.
+        let slots = |vips: &BTreeMap<IpAddr, u32>| {
+            let mut per_slot: BTreeMap<u32, u32> = BTreeMap::new();
+            for vip in vips.keys() {
+                *per_slot
+                    .entry(vip_filter_slot(&VipKey::new(*vip).addr))
+                    .or_default() += 1;
+            }
+            per_slot
+        };
+        let (old, new) = (slots(&self.vips), slots(&counts));
+        for (slot, n) in &new {
+            if old.get(slot) != Some(n) {
+                dp.set_vip_filter(*slot, *n)?;
+            }
+        }
+        for slot in old.keys().filter(|s| !new.contains_key(s)) {
+            dp.set_vip_filter(*slot, 0)?;
+        }
         self.vips = counts;
         Ok(())
     }
 }
 
-fn real_entry(r: &RealSpec, generation: u32) -> Real {
+/// The Maglev table of `inputs` as real indices (0 where no real).
+fn build_table(
+    inputs: &[(IpAddr, u32)],
+    size: u32,
+    reals: &BTreeMap<IpAddr, (u32, Real)>,
+) -> Vec<u32> {
+    let names: Vec<String> = inputs.iter().map(|(a, _)| a.to_string()).collect();
+    let backends: Vec<maglev::Backend<'_>> = names
+        .iter()
+        .zip(inputs)
+        .map(|(n, (_, w))| maglev::Backend {
+            name: n.as_bytes(),
+            weight: *w,
+        })
+        .collect();
+    maglev::build(&backends, size)
+        .into_iter()
+        .map(|pos| {
+            if pos == maglev::EMPTY {
+                0
+            } else {
+                reals[&inputs[pos as usize].0].0
+            }
+        })
+        .collect()
+}
+
+fn real_entry(r: &RealSpec, generation: u32, service: u32) -> Real {
     let (addr, family) = addr_bytes(r.addr);
     Real {
         addr,
@@ -303,9 +462,10 @@ fn real_entry(r: &RealSpec, generation: u32) -> Real {
         src_mac: r.src_mac,
         ifindex: r.ifindex,
         generation,
-        flags: if r.active { REAL_F_ACTIVE } else { 0 },
+        flags: REAL_F_ASSIGNED | if r.active { REAL_F_ACTIVE } else { 0 },
         method: r.method,
         family,
         tunnel_port: r.tunnel_port.to_be_bytes(),
+        service,
     }
 }

@@ -74,16 +74,28 @@ fn parse_v4(ctx: &XdpContext) -> Parsed {
     if proto != PROTO_TCP && proto != PROTO_UDP {
         return Parsed::Pass(Reason::PassOtherProto);
     }
-    let (s, d) = (ip.src_addr, ip.dst_addr);
-    let dst = [d[0], d[1], d[2], d[3], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-    if u16::from_be_bytes(ip.frags) & IPV4_FRAGMENT_MASK != 0 {
-        return irregular(dst, FAMILY_V4, Reason::DropFragment);
+    let (src, dst) = (ip.src_addr, ip.dst_addr);
+    if u16::from_be_bytes(ip.frags) & IPV4_FRAGMENT_MASK != 0 || ip.vihl & 0x0f != 5 {
+        let d = [
+            dst[0], dst[1], dst[2], dst[3], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        let reason = if ip.vihl & 0x0f != 5 {
+            Reason::DropIpv4Options
+        } else {
+            Reason::DropFragment
+        };
+        return irregular(d, FAMILY_V4, reason);
     }
-    if ip.vihl & 0x0f != 5 {
-        return irregular(dst, FAMILY_V4, Reason::DropIpv4Options);
+    match ports(ctx, ETH_LEN + IPV4_LEN, proto) {
+        Some(p) => Parsed::Flow(FlowKey::v4(src, dst, p.src, p.dst, proto)),
+        None => irregular(
+            [
+                dst[0], dst[1], dst[2], dst[3], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            ],
+            FAMILY_V4,
+            Reason::DropTruncated,
+        ),
     }
-    let src = [s[0], s[1], s[2], s[3], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-    l4(ctx, ETH_LEN + IPV4_LEN, proto, FAMILY_V4, src, dst)
 }
 
 #[inline(always)]
@@ -99,7 +111,10 @@ fn parse_v6(ctx: &XdpContext) -> Parsed {
     }
     let next = ip.next_hdr;
     match next {
-        PROTO_TCP | PROTO_UDP => l4(ctx, ETH_LEN + IPV6_LEN, next, FAMILY_V6, ip.src_addr, ip.dst_addr),
+        PROTO_TCP | PROTO_UDP => match ports(ctx, ETH_LEN + IPV6_LEN, next) {
+            Some(p) => Parsed::Flow(FlowKey::v6(&ip.src_addr, &ip.dst_addr, p.src, p.dst, next)),
+            None => irregular(ip.dst_addr, FAMILY_V6, Reason::DropTruncated),
+        },
         // Fragment header.
         44 => irregular(ip.dst_addr, FAMILY_V6, Reason::DropFragment),
         // Hop-by-hop, routing, destination options, AH, ESP, mobility, HIP, shim6, experimental.
@@ -110,36 +125,31 @@ fn parse_v6(ctx: &XdpContext) -> Parsed {
     }
 }
 
+/// The ports of a TCP or UDP header at `off`, if the whole fixed header is there.
 #[inline(always)]
-fn l4(ctx: &XdpContext, off: usize, proto: u8, family: u8, src: [u8; 16], dst: [u8; 16]) -> Parsed {
-    // The whole fixed header must be there, not only the ports.
-    // SAFETY (both): bounds checked by ptr_at, the result is only compared with null-ness.
+fn ports(ctx: &XdpContext, off: usize, proto: u8) -> Option<Ports> {
+    // SAFETY (both): bounds checked by ptr_at; the result is only tested for presence.
     let whole = if proto == PROTO_TCP {
         unsafe { ptr_at::<TcpHdr>(ctx, off) }.is_ok()
     } else {
         unsafe { ptr_at::<UdpHdr>(ctx, off) }.is_ok()
     };
     if !whole {
-        return irregular(dst, family, Reason::DropTruncated);
+        return None;
     }
-    // SAFETY: bounds checked by ptr_at; Ports is made of bytes.
-    let Ok(ports) = (unsafe { ptr_at::<Ports>(ctx, off) }) else {
-        return irregular(dst, family, Reason::DropTruncated);
-    };
-    // SAFETY: checked above.
-    let ports = unsafe { &*ports };
-    Parsed::Flow(FlowKey {
-        src,
-        dst,
-        sport: ports.src,
-        dport: ports.dst,
-        proto,
-        family,
-        _pad: [0; 2],
-    })
+    // SAFETY: bounds checked by ptr_at; Ports is made of bytes; copied out at once.
+    let p = unsafe { ptr_at::<Ports>(ctx, off) }.ok()?;
+    Some(unsafe { core::ptr::read(p) })
 }
 
 #[inline(always)]
 fn irregular(addr: [u8; 16], family: u8, reason: Reason) -> Parsed {
-    Parsed::Irregular { dst: VipKey { addr, family, _pad: [0; 3] }, reason }
+    Parsed::Irregular {
+        dst: VipKey {
+            addr,
+            family,
+            _pad: [0; 3],
+        },
+        reason,
+    }
 }

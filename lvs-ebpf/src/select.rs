@@ -6,7 +6,9 @@ use crate::{
 };
 use aya_ebpf::helpers::bpf_map_lookup_elem;
 use core::ffi::c_void;
-use lvs_common::{Conn, FlowKey, REAL_F_ACTIVE, Real, Reason, SVC_F_HASH_SRC_ONLY, Service, flow_hash};
+use lvs_common::{
+    Conn, FlowKey, REAL_F_ACTIVE, Real, Reason, SVC_F_HASH_SRC_ONLY, Service, flow_hash,
+};
 
 pub struct Choice {
     pub index: u32,
@@ -15,34 +17,61 @@ pub struct Choice {
     pub scheduled: bool,
 }
 
+/// What the connection table says of a flow.
+pub enum Known {
+    /// Pinned to a real that still takes its flows.
+    Hit(Choice),
+    /// Not in the table: a new flow (or one the LRU evicted).
+    Miss,
+    /// Pinned to a real that was removed (or whose index now belongs to another real).
+    Stale,
+}
+
 #[inline(always)]
-pub fn pick(flow: &FlowKey, svc: &Service) -> Result<Choice, Reason> {
-    let mut rescheduled = false;
+pub fn established(flow: &FlowKey) -> Known {
     // SAFETY: the value is copied out at once; a concurrent update replaces the element
     // (RCU), it never tears what we read.
-    if let Some(conn) = unsafe { CONNS.get(flow) }.copied() {
-        if let Some(real) = REALS.get(conn.real)
-            && real.flags & REAL_F_ACTIVE != 0
-            && real.generation == conn.generation
-        {
-            stats::count(Reason::ConnHit);
-            return Ok(Choice { index: conn.real, real, scheduled: false });
+    let Some(conn) = (unsafe { CONNS.get(flow) }).copied() else {
+        return Known::Miss;
+    };
+    match REALS.get(conn.real) {
+        Some(real) if real.flags & REAL_F_ACTIVE != 0 && real.generation == conn.generation => {
+            Known::Hit(Choice {
+                index: conn.real,
+                real,
+                scheduled: false,
+            })
         }
-        rescheduled = true;
+        _ => Known::Stale,
     }
+}
 
+/// Schedules a flow with the service's Maglev table and pins it in the connection table.
+#[inline(always)]
+pub fn schedule(flow: &FlowKey, svc: &Service, rescheduled: bool) -> Result<Choice, Reason> {
     let index = ring_lookup(flow, svc)?;
     let real = REALS.get(index).ok_or(Reason::DropInternal)?;
     if real.flags & REAL_F_ACTIVE == 0 {
         // The table names a real being removed: its replacement table is on its way.
         return Err(Reason::DropNoReal);
     }
-    let conn = Conn { real: index, generation: real.generation };
+    let conn = Conn {
+        real: index,
+        generation: real.generation,
+    };
     if CONNS.insert(flow, &conn, 0).is_err() {
         stats::count(Reason::ConnInsertFailed);
     }
-    stats::count(if rescheduled { Reason::ConnRescheduled } else { Reason::ConnNew });
-    Ok(Choice { index, real, scheduled: true })
+    stats::count(if rescheduled {
+        Reason::ConnRescheduled
+    } else {
+        Reason::ConnNew
+    });
+    Ok(Choice {
+        index,
+        real,
+        scheduled: true,
+    })
 }
 
 /// The real index in the service's live Maglev table for this flow's hash.
@@ -56,9 +85,9 @@ fn ring_lookup(flow: &FlowKey, svc: &Service) -> Result<u32, Reason> {
     let inner = RINGS.get_ptr(svc.ring).ok_or(Reason::DropInternal)?;
     let slot = flow_hash(flow, svc.flags & SVC_F_HASH_SRC_ONLY != 0) % svc.ring_size;
     // SAFETY: `inner` is a map pointer from the outer lookup, `slot` a valid u32 key.
-    let entry = unsafe {
-        bpf_map_lookup_elem(inner as *mut c_void, &slot as *const u32 as *const c_void)
-    } as *const u32;
+    let entry =
+        unsafe { bpf_map_lookup_elem(inner as *mut c_void, &slot as *const u32 as *const c_void) }
+            as *const u32;
     if entry.is_null() {
         return Err(Reason::DropInternal);
     }

@@ -1,6 +1,6 @@
 //! Per-CPU counters: summed by userspace, no atomics on the packet path.
 
-use crate::maps::{COUNTERS, REAL_STATS, SVC_STATS};
+use crate::maps::{COUNTERS, REAL_STATS};
 use lvs_common::Reason;
 
 #[inline(always)]
@@ -11,25 +11,16 @@ pub fn count(reason: Reason) {
     }
 }
 
-/// Accounts one forwarded packet of `bytes` to the service and the real; `new_conn` when the
-/// packet scheduled a flow.
+/// Accounts one forwarded packet of `bytes` to its real (and so to the real's service); `new`
+/// when the packet scheduled its flow.
 #[inline(always)]
-pub fn forwarded(service: u32, real: u32, bytes: u64, new_conn: bool) {
-    let conns = new_conn as u64;
-    if let Some(s) = SVC_STATS.get_ptr_mut(service) {
-        // SAFETY: per-CPU slot, see `count`.
-        unsafe {
-            (*s).packets += 1;
-            (*s).bytes += bytes;
-            (*s).conns += conns;
-        }
-    }
+pub fn forwarded(real: u32, bytes: u64, new: bool) {
     if let Some(s) = REAL_STATS.get_ptr_mut(real) {
         // SAFETY: per-CPU slot, see `count`.
         unsafe {
             (*s).packets += 1;
             (*s).bytes += bytes;
-            (*s).conns += conns;
+            (*s).conns += new as u64;
         }
     }
 }

@@ -24,7 +24,9 @@ pub struct Netns {
 impl Netns {
     pub fn new(name: &str) -> Self {
         run("ip", &["netns", "add", name]);
-        let ns = Netns { name: name.to_string() };
+        let ns = Netns {
+            name: name.to_string(),
+        };
         ns.ip(&["link", "set", "lo", "up"]);
         ns
     }
@@ -70,13 +72,18 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
     }
 }
 
 /// Runs a command, panicking with its output when it fails.
 pub fn run(cmd: &str, args: &[&str]) -> Output {
-    let out = Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
     assert!(
         out.status.success(),
         "{cmd} {}: {}{}",
@@ -88,14 +95,29 @@ pub fn run(cmd: &str, args: &[&str]) -> Output {
 }
 
 pub fn mac_str(m: [u8; 6]) -> String {
-    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// Creates a veth pair `a` (in `na`) <-> `b` (in `nb`) with the given MACs, both up.
 pub fn veth(na: &Netns, a: &str, mac_a: [u8; 6], nb: &Netns, b: &str, mac_b: [u8; 6]) {
     na.ip(&[
-        "link", "add", a, "address", &mac_str(mac_a), "type", "veth", "peer", "name", b, "address",
-        &mac_str(mac_b), "netns", &nb.name,
+        "link",
+        "add",
+        a,
+        "address",
+        &mac_str(mac_a),
+        "type",
+        "veth",
+        "peer",
+        "name",
+        b,
+        "address",
+        &mac_str(mac_b),
+        "netns",
+        &nb.name,
     ]);
     na.ip(&["link", "set", a, "up"]);
     nb.ip(&["link", "set", b, "up"]);
@@ -152,7 +174,14 @@ impl DrLab {
         director.ip(&["addr", "add", "198.18.0.2/24", "dev", "d0"]);
         director.ip(&["-6", "addr", "add", "2001:db8::2/64", "dev", "d0", "nodad"]);
         client.ip(&["route", "add", "198.18.100.0/24", "via", "198.18.0.2"]);
-        client.ip(&["-6", "route", "add", "2001:db8:100::/64", "via", "2001:db8::2"]);
+        client.ip(&[
+            "-6",
+            "route",
+            "add",
+            "2001:db8:100::/64",
+            "via",
+            "2001:db8::2",
+        ]);
         // The director's XDP program rewrites only MACs: a frame must leave the client with
         // its checksums complete, not left to an offload that never happens.
         client.sh("ethtool -K c0 tx off >/dev/null");
@@ -161,18 +190,58 @@ impl DrLab {
         for i in 1..=n_reals {
             let ns = Netns::new(&format!("{base}r{i}"));
             let d_if = format!("d{i}");
-            veth(&director, &d_if, director_out_mac(i), &ns, "r0", real_mac(i));
+            veth(
+                &director,
+                &d_if,
+                director_out_mac(i),
+                &ns,
+                "r0",
+                real_mac(i),
+            );
             director.ip(&["addr", "add", &format!("198.18.{i}.1/24"), "dev", &d_if]);
-            director.ip(&["-6", "addr", "add", &format!("2001:db8:{i}::1/64"), "dev", &d_if, "nodad"]);
+            director.ip(&[
+                "-6",
+                "addr",
+                "add",
+                &format!("2001:db8:{i}::1/64"),
+                "dev",
+                &d_if,
+                "nodad",
+            ]);
             ns.ip(&["addr", "add", &format!("198.18.{i}.2/24"), "dev", "r0"]);
-            ns.ip(&["-6", "addr", "add", &format!("2001:db8:{i}::2/64"), "dev", "r0", "nodad"]);
+            ns.ip(&[
+                "-6",
+                "addr",
+                "add",
+                &format!("2001:db8:{i}::2/64"),
+                "dev",
+                "r0",
+                "nodad",
+            ]);
             ns.ip(&["route", "add", "default", "via", &format!("198.18.{i}.1")]);
-            ns.ip(&["-6", "route", "add", "default", "via", &format!("2001:db8:{i}::1")]);
+            ns.ip(&[
+                "-6",
+                "route",
+                "add",
+                "default",
+                "via",
+                &format!("2001:db8:{i}::1"),
+            ]);
             // The real holds the VIPs on loopback and never answers ARP/ND for them.
             ns.ip(&["addr", "add", &format!("{VIP4}/32"), "dev", "lo"]);
-            ns.ip(&["-6", "addr", "add", &format!("{VIP6}/128"), "dev", "lo", "nodad"]);
-            ns.sh("sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
-                   net.ipv4.conf.r0.rp_filter=0 net.ipv4.conf.all.rp_filter=0");
+            ns.ip(&[
+                "-6",
+                "addr",
+                "add",
+                &format!("{VIP6}/128"),
+                "dev",
+                "lo",
+                "nodad",
+            ]);
+            ns.sh(
+                "sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
+                   net.ipv4.conf.r0.rp_filter=0 net.ipv4.conf.all.rp_filter=0",
+            );
             // Frames redirected by XDP into a veth are dropped unless its peer can take
             // them: GRO on the receiving end gives it the NAPI instance that does.
             ns.sh("ethtool -K r0 gro on >/dev/null");
@@ -187,7 +256,12 @@ impl DrLab {
                 director_mac: director_out_mac(i),
             });
         }
-        DrLab { client, director, reals, director_iface: "d0" }
+        DrLab {
+            client,
+            director,
+            reals,
+            director_iface: "d0",
+        }
     }
 }
 
@@ -202,8 +276,13 @@ impl Capture {
         use std::os::fd::FromRawFd;
         let proto = (libc::ETH_P_ALL as u16).to_be() as i32;
         // SAFETY: plain socket(2).
-        let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, proto) };
-        assert!(raw >= 0, "AF_PACKET socket: {}", std::io::Error::last_os_error());
+        let raw =
+            unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, proto) };
+        assert!(
+            raw >= 0,
+            "AF_PACKET socket: {}",
+            std::io::Error::last_os_error()
+        );
         // SAFETY: fresh fd we own.
         let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
         let name = std::ffi::CString::new(iface).expect("name");
@@ -216,26 +295,50 @@ impl Capture {
         sll.sll_protocol = proto as u16;
         sll.sll_ifindex = ifindex as i32;
         let rc = unsafe {
-            libc::bind(raw, &sll as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_ll>() as u32)
+            libc::bind(
+                raw,
+                &sll as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
         };
-        assert_eq!(rc, 0, "bind AF_PACKET to {iface}: {}", std::io::Error::last_os_error());
+        assert_eq!(
+            rc,
+            0,
+            "bind AF_PACKET to {iface}: {}",
+            std::io::Error::last_os_error()
+        );
         Capture { fd }
     }
 
     /// The next frame for which `want` is true, waiting at most `timeout` in all.
-    pub fn next_matching(&self, timeout: std::time::Duration, want: impl Fn(&[u8]) -> bool) -> Option<Vec<u8>> {
+    pub fn next_matching(
+        &self,
+        timeout: std::time::Duration,
+        want: impl Fn(&[u8]) -> bool,
+    ) -> Option<Vec<u8>> {
         let deadline = std::time::Instant::now() + timeout;
         let mut buf = vec![0u8; 65536];
         loop {
             let left = deadline.checked_duration_since(std::time::Instant::now())?;
-            let mut pfd = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            let mut pfd = libc::pollfd {
+                fd: self.fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
             // SAFETY: one valid pollfd.
             let n = unsafe { libc::poll(&mut pfd, 1, left.as_millis().max(1) as i32) };
             if n <= 0 {
                 continue;
             }
             // SAFETY: buf is valid for its length.
-            let len = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
+            let len = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr() as *mut libc::c_void,
+                    buf.len(),
+                    0,
+                )
+            };
             if len > 0 && want(&buf[..len as usize]) {
                 return Some(buf[..len as usize].to_vec());
             }

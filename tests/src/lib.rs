@@ -21,7 +21,11 @@ use std::{
 pub fn unique(tag: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let tag: String = tag.chars().filter(|c| c.is_ascii_alphanumeric()).take(3).collect();
+    let tag: String = tag
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(3)
+        .collect();
     format!("lvs{tag}{:x}{n:x}", std::process::id() & 0xfff)
 }
 
@@ -44,7 +48,10 @@ impl Drop for PinDir {
 pub fn require_root() {
     // SAFETY: geteuid has no preconditions.
     let uid = unsafe { libc::geteuid() };
-    assert_eq!(uid, 0, "this test loads XDP programs and needs root (CI runs as root; run `cargo xtask test`)");
+    assert_eq!(
+        uid, 0,
+        "this test loads XDP programs and needs root (CI runs as root; run `cargo xtask test`)"
+    );
 }
 
 /// The director program loaded with its maps, driven through `BPF_PROG_TEST_RUN`.
@@ -74,11 +81,26 @@ impl Harness {
         let mut opts = LoadOptions::new(&pins.0);
         opts.conn_table_size = 65536;
         let dp = Dataplane::load(&opts).expect("load lvs_director");
-        Harness { dp, tables: Tables::new(), _pins: pins }
+        Harness {
+            dp,
+            tables: Tables::new(),
+            _pins: pins,
+        }
+    }
+
+    /// What a restarted controller does: loads the program again over the pinned maps and
+    /// adopts the tables it finds there.
+    pub fn restart(&mut self) {
+        let mut opts = LoadOptions::new(&self._pins.0);
+        opts.conn_table_size = 65536;
+        self.dp = Dataplane::load(&opts).expect("load lvs_director over the pinned maps");
+        self.tables = Tables::adopt(&self.dp).expect("adopt the pinned tables");
     }
 
     pub fn apply(&mut self, services: &[ServiceSpec]) {
-        self.tables.apply(&mut self.dp, services).expect("apply services to the maps");
+        self.tables
+            .apply(&mut self.dp, services)
+            .expect("apply services to the maps");
     }
 
     /// Runs one frame through the program.
@@ -89,7 +111,10 @@ impl Harness {
         opts.data_out = Some(&mut out);
         let r = self.dp.program().test_run(opts).expect("BPF_PROG_TEST_RUN");
         out.truncate(r.data_size_out as usize);
-        Outcome { verdict: r.return_value, frame: out }
+        Outcome {
+            verdict: r.return_value,
+            frame: out,
+        }
     }
 
     /// Runs a frame `repeat` times in the kernel; returns the kernel's mean time per run.

@@ -52,7 +52,13 @@ fn ip_headers(src: IpAddr, dst: IpAddr, proto: u8) -> IpHeaders {
 
 /// A TCP (SYN) or UDP frame from `src` to `dst` with `payload`.
 pub fn frame(src: SocketAddr, dst: SocketAddr, proto: u8, payload: &[u8]) -> Vec<u8> {
-    frame_with(ip_headers(src.ip(), dst.ip(), proto), src.port(), dst.port(), proto, payload)
+    frame_with(
+        ip_headers(src.ip(), dst.ip(), proto),
+        src.port(),
+        dst.port(),
+        proto,
+        payload,
+    )
 }
 
 /// A frame over the given IP headers (options, fragments, extension headers).
@@ -60,7 +66,10 @@ pub fn frame_with(ip: IpHeaders, sport: u16, dport: u16, proto: u8, payload: &[u
     let b = PacketBuilder::ethernet2(CLIENT_MAC, DIRECTOR_MAC).ip(ip);
     let mut out = Vec::new();
     match proto {
-        PROTO_TCP => b.tcp(sport, dport, 1000, 65535).syn().write(&mut out, payload),
+        PROTO_TCP => b
+            .tcp(sport, dport, 1000, 65535)
+            .syn()
+            .write(&mut out, payload),
         PROTO_UDP => b.udp(sport, dport).write(&mut out, payload),
         _ => panic!("frame_with: protocol {proto}"),
     }
@@ -94,7 +103,8 @@ pub fn ipv4_fragment(src: SocketAddr, dst: SocketAddr, proto: u8, first: bool) -
 pub fn ipv6_with_hop_by_hop(src: SocketAddr, dst: SocketAddr, proto: u8) -> Vec<u8> {
     let mut ip = ip_headers(src.ip(), dst.ip(), proto);
     if let IpHeaders::Ipv6(_, ext) = &mut ip {
-        ext.hop_by_hop_options = Some(Ipv6RawExtHeader::new_raw(IpNumber(proto), &[1, 4, 0, 0, 0, 0]).expect("hbh"));
+        ext.hop_by_hop_options =
+            Some(Ipv6RawExtHeader::new_raw(IpNumber(proto), &[1, 4, 0, 0, 0, 0]).expect("hbh"));
     }
     frame_with(ip, src.port(), dst.port(), proto, b"hop-by-hop")
 }
@@ -103,7 +113,12 @@ pub fn ipv6_with_hop_by_hop(src: SocketAddr, dst: SocketAddr, proto: u8) -> Vec<
 pub fn ipv6_fragment(src: SocketAddr, dst: SocketAddr, proto: u8) -> Vec<u8> {
     let mut ip = ip_headers(src.ip(), dst.ip(), proto);
     if let IpHeaders::Ipv6(_, ext) = &mut ip {
-        ext.fragment = Some(Ipv6FragmentHeader::new(IpNumber(proto), IpFragOffset::ZERO, true, 7));
+        ext.fragment = Some(Ipv6FragmentHeader::new(
+            IpNumber(proto),
+            IpFragOffset::ZERO,
+            true,
+            7,
+        ));
     }
     frame_with(ip, src.port(), dst.port(), proto, b"fragment")
 }
@@ -113,8 +128,14 @@ pub fn icmp_echo(src: IpAddr, dst: IpAddr) -> Vec<u8> {
     let mut out = Vec::new();
     let b = PacketBuilder::ethernet2(CLIENT_MAC, DIRECTOR_MAC);
     match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => b.ipv4(s.octets(), d.octets(), 64).icmpv4_echo_request(1, 1).write(&mut out, b"ping"),
-        (IpAddr::V6(s), IpAddr::V6(d)) => b.ipv6(s.octets(), d.octets(), 64).icmpv6_echo_request(1, 1).write(&mut out, b"ping"),
+        (IpAddr::V4(s), IpAddr::V4(d)) => b
+            .ipv4(s.octets(), d.octets(), 64)
+            .icmpv4_echo_request(1, 1)
+            .write(&mut out, b"ping"),
+        (IpAddr::V6(s), IpAddr::V6(d)) => b
+            .ipv6(s.octets(), d.octets(), 64)
+            .icmpv6_echo_request(1, 1)
+            .write(&mut out, b"ping"),
         _ => panic!("mixed families"),
     }
     .expect("write icmp");
@@ -141,7 +162,11 @@ pub fn arp_request() -> Vec<u8> {
 /// addresses (type, IP header, transport header, payload) is unchanged.
 pub fn assert_dr_rewrite(input: &[u8], out: &[u8], dst_mac: [u8; 6], src_mac: [u8; 6]) {
     let parsed = SlicedPacket::from_ethernet(out).expect("forwarded frame parses");
-    let eth = parsed.link.as_ref().and_then(|l| l.to_header()).expect("ethernet header");
+    let eth = parsed
+        .link
+        .as_ref()
+        .and_then(|l| l.to_header())
+        .expect("ethernet header");
     let eth = match eth {
         etherparse::LinkHeader::Ethernet2(e) => e,
         other => panic!("not ethernet: {other:?}"),
@@ -149,6 +174,13 @@ pub fn assert_dr_rewrite(input: &[u8], out: &[u8], dst_mac: [u8; 6], src_mac: [u
     assert_eq!(eth.destination, dst_mac, "destination MAC is the real's");
     assert_eq!(eth.source, src_mac, "source MAC is the egress interface's");
     assert_eq!(out.len(), input.len(), "frame length unchanged");
-    assert_eq!(&out[12..], &input[12..], "everything after the MACs unchanged");
-    assert!(matches!(parsed.transport, Some(TransportSlice::Tcp(_)) | Some(TransportSlice::Udp(_))));
+    assert_eq!(
+        &out[12..],
+        &input[12..],
+        "everything after the MACs unchanged"
+    );
+    assert!(matches!(
+        parsed.transport,
+        Some(TransportSlice::Tcp(_)) | Some(TransportSlice::Udp(_))
+    ));
 }

@@ -70,6 +70,12 @@ fn daemon_restart_under_traffic_loses_no_packet_of_an_established_flow() {
         "every datagram of the established flow reached its real\n{}",
         d.log()
     );
+    let log = d.log();
+    let second = log.split("---- restart ----").nth(1).expect("a second daemon ran");
+    assert!(
+        second.contains("the pinned tables already hold the desired state: nothing written"),
+        "the restarted daemon adopted the pinned state and rewrote nothing:\n{second}"
+    );
     let other = d.sinks[1 - real].recv_from(&mut [0u8; 64]);
     assert!(other.is_err(), "nothing reached the other real");
     assert_eq!(

@@ -21,7 +21,8 @@ fn datagrams_reach_the_chosen_real(tag: &str, vip: IpAddr, client: IpAddr) {
     let pins = PinDir::new(tag);
     let mut dp = lab.director.enter(|| {
         let mut dp = Dataplane::load(&LoadOptions::new(&pins.0)).expect("load lvs_director");
-        dp.attach(lab.director_iface, XdpMode::Driver).expect("attach lvs_director to d0 in native mode");
+        dp.attach(lab.director_iface, XdpMode::Driver)
+            .expect("attach lvs_director to d0 in native mode");
         dp
     });
     let reals: Vec<RealSpec> = lab
@@ -41,7 +42,15 @@ fn datagrams_reach_the_chosen_real(tag: &str, vip: IpAddr, client: IpAddr) {
     let key = ServiceKey::new(vip, 5000, PROTO_UDP);
     let mut tables = Tables::new();
     tables
-        .apply(&mut dp, &[ServiceSpec { key, flags: 0, ring_size: 65537, reals: reals.clone() }])
+        .apply(
+            &mut dp,
+            &[ServiceSpec {
+                key,
+                flags: 0,
+                ring_size: 65537,
+                reals: reals.clone(),
+            }],
+        )
         .expect("write the service");
 
     let sockets: Vec<UdpSocket> = lab
@@ -49,24 +58,34 @@ fn datagrams_reach_the_chosen_real(tag: &str, vip: IpAddr, client: IpAddr) {
         .iter()
         .map(|r| {
             r.ns.enter(|| {
-                let s = UdpSocket::bind(SocketAddr::new(vip, 5000)).expect("bind the VIP in the real");
-                s.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
+                let s =
+                    UdpSocket::bind(SocketAddr::new(vip, 5000)).expect("bind the VIP in the real");
+                s.set_read_timeout(Some(Duration::from_millis(100)))
+                    .expect("timeout");
                 s
             })
         })
         .collect();
-    let captures: Vec<Capture> = lab.reals.iter().map(|r| r.ns.enter(|| Capture::open("r0"))).collect();
+    let captures: Vec<Capture> = lab
+        .reals
+        .iter()
+        .map(|r| r.ns.enter(|| Capture::open("r0")))
+        .collect();
 
     let mut per_real = vec![0usize; lab.reals.len()];
     for i in 0..16u16 {
         let payload = format!("lvs flow {i}");
         let src = lab.client.enter(|| {
             let s = UdpSocket::bind(SocketAddr::new(client, 0)).expect("client socket");
-            s.send_to(payload.as_bytes(), SocketAddr::new(vip, 5000)).expect("send to the VIP");
+            s.send_to(payload.as_bytes(), SocketAddr::new(vip, 5000))
+                .expect("send to the VIP");
             s.local_addr().expect("local addr")
         });
         let flow = lvs_common::FlowKey::new(src, SocketAddr::new(vip, 5000), PROTO_UDP);
-        let index = dp.conn(&flow).map(|c| c.real).unwrap_or_else(|| panic!("flow {src} not in the connection table"));
+        let index = dp
+            .conn(&flow)
+            .map(|c| c.real)
+            .unwrap_or_else(|| panic!("flow {src} not in the connection table"));
         let chosen = reals
             .iter()
             .position(|r| tables.real_index(&key, r.addr) == Some(index))
@@ -75,21 +94,38 @@ fn datagrams_reach_the_chosen_real(tag: &str, vip: IpAddr, client: IpAddr) {
 
         let mut buf = [0u8; 256];
         let (n, from) = sockets[chosen].recv_from(&mut buf).unwrap_or_else(|e| {
-            panic!("flow {i} ({src}) did not reach real {} ({e}); counters: {:?}", chosen + 1, dp.counters())
+            panic!(
+                "flow {i} ({src}) did not reach real {} ({e}); counters: {:?}",
+                chosen + 1,
+                dp.counters()
+            )
         });
         assert_eq!(&buf[..n], payload.as_bytes());
         assert_eq!(from, src, "the real sees the client's own address and port");
         for (j, s) in sockets.iter().enumerate().filter(|(j, _)| *j != chosen) {
-            assert!(s.recv_from(&mut buf).is_err(), "flow {i} also reached real {}", j + 1);
+            assert!(
+                s.recv_from(&mut buf).is_err(),
+                "flow {i} also reached real {}",
+                j + 1
+            );
         }
         let frame = captures[chosen]
-            .next_matching(Duration::from_secs(2), |f| f.windows(payload.len()).any(|w| w == payload.as_bytes()))
+            .next_matching(Duration::from_secs(2), |f| {
+                f.windows(payload.len()).any(|w| w == payload.as_bytes())
+            })
             .expect("frame seen on the real's interface");
         let real = &lab.reals[chosen];
         assert_eq!(frame[0..6], real.mac, "destination MAC is the real's");
-        assert_eq!(frame[6..12], real.director_mac, "source MAC is the director's egress interface's");
+        assert_eq!(
+            frame[6..12],
+            real.director_mac,
+            "source MAC is the director's egress interface's"
+        );
     }
-    assert!(per_real.iter().all(|&n| n > 0), "16 flows over 2 reals used both: {per_real:?}");
+    assert!(
+        per_real.iter().all(|&n| n > 0),
+        "16 flows over 2 reals used both: {per_real:?}"
+    );
     assert_eq!(dp.counter(Reason::Redirect).expect("counter"), 16);
 }
 

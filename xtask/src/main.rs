@@ -60,10 +60,12 @@ fn main() -> Result<()> {
         Cmd::Build => cargo(&["build", "--release"]),
         Cmd::BuildAndLoad { iface, mode } => {
             cargo(&["build", "--release", "-p", "lvs-ctl"])?;
-            run(Command::new(root.join("target/release/lvs-ctl")).args(["load", "--iface", &iface, "--mode", &mode]))
+            run(Command::new(root.join("target/release/lvs-ctl"))
+                .args(["load", "--iface", &iface, "--mode", &mode]))
         }
         Cmd::Test { args } => {
-            cargo(&["fmt", "--all", "--check"]).context("cargo fmt found unformatted code (run `cargo fmt --all`)")?;
+            cargo(&["fmt", "--all", "--check"])
+                .context("cargo fmt found unformatted code (run `cargo fmt --all`)")?;
             cargo(&["clippy", "--all-targets", "--", "-D", "warnings"])?;
             run(Command::new("cargo").args([
                 "+nightly",
@@ -83,7 +85,15 @@ fn main() -> Result<()> {
             cargo(&test.iter().map(String::as_str).collect::<Vec<_>>())
         }
         Cmd::Bench { args } => {
-            let mut bench = vec!["run", "--release", "-p", "lvs-tests", "--bin", "lvs-bench", "--"];
+            let mut bench = vec![
+                "run",
+                "--release",
+                "-p",
+                "lvs-tests",
+                "--bin",
+                "lvs-bench",
+                "--",
+            ];
             bench.extend(args.iter().map(String::as_str));
             cargo(&bench)
         }
@@ -91,7 +101,10 @@ fn main() -> Result<()> {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits in the workspace")
+        .to_path_buf()
 }
 
 fn run(cmd: &mut Command) -> Result<()> {
@@ -108,7 +121,9 @@ fn cargo(args: &[&str]) -> Result<()> {
 
 fn output(cmd: &mut Command) -> Option<String> {
     let out = cmd.output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn bootstrap() -> Result<()> {
@@ -131,7 +146,8 @@ fn apt_packages() -> Result<()> {
         return Ok(());
     }
     eprintln!("xtask: installing Debian packages {missing:?}");
-    run(Command::new("apt-get").arg("update").arg("-q")).context("apt-get update (are you root?)")?;
+    run(Command::new("apt-get").arg("update").arg("-q"))
+        .context("apt-get update (are you root?)")?;
     run(Command::new("apt-get")
         .args(["install", "-y", "-q", "--no-install-recommends"])
         .args(&missing)
@@ -170,25 +186,43 @@ fn bpf_linker() -> Result<()> {
     let stamp = format!("{BPF_LINKER_VERSION} llvm-{major} {}", sysroot.display());
     let stamp_file = cargo_home().join(".lvs-bpf-linker");
     let have = output(Command::new("bpf-linker").arg("--version")).unwrap_or_default();
-    if have.contains(BPF_LINKER_VERSION) && std::fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp.as_str()) {
+    if have.contains(BPF_LINKER_VERSION)
+        && std::fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp.as_str())
+    {
         return Ok(());
     }
-    eprintln!("xtask: building bpf-linker {BPF_LINKER_VERSION} against the nightly's LLVM {major} ({llvm})");
+    eprintln!(
+        "xtask: building bpf-linker {BPF_LINKER_VERSION} against the nightly's LLVM {major} ({llvm})"
+    );
     let unversioned = lib.join("libLLVM.so");
     if !unversioned.exists() {
         std::os::unix::fs::symlink(&llvm, &unversioned)
             .with_context(|| format!("linking {} -> {llvm}", unversioned.display()))?;
     }
     run(Command::new("cargo")
-        .args(["+nightly", "install", "bpf-linker", "--version", BPF_LINKER_VERSION, "--locked", "--force"])
-        .args(["--no-default-features", "--features", &format!("llvm-{major}")])
+        .args([
+            "+nightly",
+            "install",
+            "bpf-linker",
+            "--version",
+            BPF_LINKER_VERSION,
+            "--locked",
+            "--force",
+        ])
+        .args([
+            "--no-default-features",
+            "--features",
+            &format!("llvm-{major}"),
+        ])
         .env("LLVM_PREFIX", &sysroot))?;
     std::fs::write(&stamp_file, stamp).context("writing the bpf-linker stamp")?;
     Ok(())
 }
 
 fn cargo_home() -> PathBuf {
-    std::env::var_os("CARGO_HOME").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".cargo")
-    })
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".cargo")
+        })
 }

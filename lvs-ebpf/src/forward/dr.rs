@@ -8,16 +8,18 @@ use network_types::eth::EthHdr;
 
 #[inline(always)]
 pub fn forward(ctx: &XdpContext, real: &Real) -> Result<Action, Reason> {
-    let m = real.dst_mac;
-    if m[0] | m[1] | m[2] | m[3] | m[4] | m[5] == 0 {
+    // Both MACs are read into registers first: a copy straight from map memory to packet
+    // memory would be a call to a byte-by-byte memmove.
+    let (dst, src) = (real.dst_mac, real.src_mac);
+    if dst[0] | dst[1] | dst[2] | dst[3] | dst[4] | dst[5] == 0 {
         return Err(Reason::DropNoNeighbour);
     }
     // SAFETY: bounds checked by ptr_at; parse() already saw a whole Ethernet header.
     let eth = unsafe { ptr_at::<EthHdr>(ctx, 0) }.map_err(|_| Reason::DropInternal)?;
     // SAFETY: checked above; byte arrays, no alignment requirement.
     unsafe {
-        (*eth).dst_addr = real.dst_mac;
-        (*eth).src_addr = real.src_mac;
+        (*eth).dst_addr = dst;
+        (*eth).src_addr = src;
     }
     if real.ifindex == 0 || real.ifindex as usize == ctx.ingress_ifindex() {
         return Ok(Action::Tx);
