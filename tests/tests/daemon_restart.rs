@@ -71,7 +71,10 @@ fn daemon_restart_under_traffic_loses_no_packet_of_an_established_flow() {
         d.log()
     );
     let log = d.log();
-    let second = log.split("---- restart ----").nth(1).expect("a second daemon ran");
+    let second = log
+        .split("---- restart ----")
+        .nth(1)
+        .expect("a second daemon ran");
     assert!(
         second.contains("the pinned tables already hold the desired state: nothing written"),
         "the restarted daemon adopted the pinned state and rewrote nothing:\n{second}"
