@@ -2,10 +2,14 @@
 //!
 //! Pure cores (Maglev, config, rendering) are plain functions over plain data; only
 //! [`dataplane`] (and the raw syscalls of [`sys`] under it) touches the kernel.
+pub mod api;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod dataplane;
 pub mod health;
 pub mod maglev;
+pub mod neighbour;
+pub mod render;
 mod sys;
 pub mod tables;

@@ -1,0 +1,500 @@
+//! The protocol between `lvs-ctl` and the daemon: one JSON line of [`Request`] over the unix
+//! socket, one JSON line of [`Response`] back, then the connection closes.
+//!
+//! The socket is root-only (mode 0600): whoever can write to it controls the director.
+
+use crate::config::{self, Method, Protocol};
+use lvs_common::{PROTO_TCP, PROTO_UDP, ServiceKey};
+use serde::{Deserialize, Serialize};
+use std::{
+    fmt,
+    io::{BufRead, BufReader, Read, Write},
+    net::{IpAddr, SocketAddr},
+    os::unix::net::UnixStream,
+    path::{Path, PathBuf},
+    str::FromStr,
+    time::Duration,
+};
+
+/// Longest request or response line accepted (a `save` of a large configuration fits).
+pub const MAX_LINE: usize = 16 << 20;
+
+/// A virtual service named by what identifies it: VIP, port, protocol
+/// (`198.18.100.1:80/tcp`, `[2001:db8::1]:53/udp`; the protocol defaults to tcp).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ServiceRef {
+    /// Virtual address.
+    pub vip: IpAddr,
+    /// Virtual port (0: every port).
+    pub port: u16,
+    /// Transport protocol.
+    pub protocol: Protocol,
+}
+
+impl ServiceRef {
+    /// The data plane's key of this service.
+    pub fn key(&self) -> ServiceKey {
+        ServiceKey::new(self.vip, self.port, proto_number(self.protocol))
+    }
+
+    /// Whether `svc` is this service.
+    pub fn matches(&self, svc: &config::Service) -> bool {
+        svc.vip == self.vip && svc.port == self.port && svc.protocol == self.protocol
+    }
+
+    /// The reference of a configured service.
+    pub fn of(svc: &config::Service) -> Self {
+        ServiceRef {
+            vip: svc.vip,
+            port: svc.port,
+            protocol: svc.protocol,
+        }
+    }
+}
+
+impl Ord for ServiceRef {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.vip, self.port, proto_number(self.protocol)).cmp(&(
+            other.vip,
+            other.port,
+            proto_number(other.protocol),
+        ))
+    }
+}
+
+impl PartialOrd for ServiceRef {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// `lvs_common::PROTO_*` of a protocol.
+pub fn proto_number(p: Protocol) -> u8 {
+    match p {
+        Protocol::Tcp => PROTO_TCP,
+        Protocol::Udp => PROTO_UDP,
+    }
+}
+
+impl fmt::Display for ServiceRef {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "{}/{}",
+            SocketAddr::new(self.vip, self.port),
+            self.protocol
+        )
+    }
+}
+
+/// A string that is not a `VIP:PORT[/PROTO]` (the message says which part and why).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(pub String);
+
+impl FromStr for ServiceRef {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        let (addr, proto) = match s.rsplit_once('/') {
+            Some((a, p)) => (a, parse_protocol(p)?),
+            None => (s, Protocol::Tcp),
+        };
+        let sa: SocketAddr = addr.parse().map_err(|_| {
+            ParseError(format!(
+                "service {s:?}: expected VIP:PORT[/tcp|/udp], e.g. 198.18.100.1:80/tcp or [2001:db8::1]:53/udp"
+            ))
+        })?;
+        Ok(ServiceRef {
+            vip: sa.ip(),
+            port: sa.port(),
+            protocol: proto,
+        })
+    }
+}
+
+/// `tcp` or `udp`.
+pub fn parse_protocol(s: &str) -> Result<Protocol, ParseError> {
+    match s.to_ascii_lowercase().as_str() {
+        "tcp" => Ok(Protocol::Tcp),
+        "udp" => Ok(Protocol::Udp),
+        _ => Err(ParseError(format!("protocol {s:?}: expected tcp or udp"))),
+    }
+}
+
+/// What the CLI asks of the daemon.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// The running state with statistics and rates.
+    List,
+    /// Adds a virtual service.
+    ServiceAdd {
+        /// The service as it would be written in the file.
+        service: config::Service,
+    },
+    /// Changes settings of a service; `None` keeps a setting.
+    ServiceEdit {
+        /// Which service.
+        target: ServiceRef,
+        /// Hash on the client address only.
+        persistent: Option<bool>,
+        /// Failed reals keep their flows (weight 0) instead of leaving the table.
+        quiescent: Option<bool>,
+        /// New name.
+        name: Option<String>,
+    },
+    /// Removes a service (its flows are dropped; the reals' other services are untouched).
+    ServiceDel {
+        /// Which service.
+        target: ServiceRef,
+    },
+    /// Adds a real server to a service.
+    RealAdd {
+        /// Which service.
+        target: ServiceRef,
+        /// The real as it would be written in the file.
+        real: config::Real,
+    },
+    /// Changes a real server; `None` keeps a setting.
+    RealEdit {
+        /// Which service.
+        target: ServiceRef,
+        /// Which real.
+        address: IpAddr,
+        /// New configured weight.
+        weight: Option<u32>,
+        /// New forwarding method.
+        method: Option<Method>,
+        /// `Some(true)`: weight 0 whatever is configured (keeps flows, takes no new ones);
+        /// `Some(false)`: back to the configured weight.
+        drain: Option<bool>,
+    },
+    /// Removes a real server from a service (its flows are rescheduled).
+    RealDel {
+        /// Which service.
+        target: ServiceRef,
+        /// Which real.
+        address: IpAddr,
+    },
+    /// The running configuration as YAML (file + run-time edits).
+    Save,
+    /// Reads the configuration file again and applies the difference.
+    Reload,
+    /// Which real a flow goes to, and why.
+    Explain {
+        /// Client address and port.
+        src: SocketAddr,
+        /// VIP and port.
+        dst: SocketAddr,
+        /// Transport protocol.
+        protocol: Protocol,
+    },
+}
+
+/// The daemon's answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Response {
+    /// A change was applied (or was already in place).
+    Done {
+        /// What changed, for the operator.
+        message: String,
+    },
+    /// The running state.
+    List(Listing),
+    /// `save`.
+    Yaml {
+        /// The configuration.
+        text: String,
+    },
+    /// `explain`.
+    Explain(Explanation),
+    /// The request was refused; nothing changed.
+    Error {
+        /// Why, naming the field and value.
+        message: String,
+    },
+}
+
+/// Traffic counters of a service or a real.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatsView {
+    /// Connections (flows) scheduled.
+    pub conns: u64,
+    /// Packets forwarded.
+    pub packets: u64,
+    /// Bytes forwarded.
+    pub bytes: u64,
+}
+
+/// Rates over the daemon's last sampling interval (about 2 s), per second.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateView {
+    /// New connections per second.
+    pub cps: u64,
+    /// Packets per second.
+    pub pps: u64,
+    /// Bytes per second.
+    pub bps: u64,
+}
+
+/// One virtual service as running.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceView {
+    /// Configured name, if any.
+    pub name: Option<String>,
+    /// VIP, port and protocol.
+    pub service: ServiceRef,
+    /// Hash on the client address only.
+    pub persistent: bool,
+    /// Failed reals get weight 0 (true) or leave the table (false).
+    pub quiescent: bool,
+    /// Maglev table size.
+    pub ring_size: u32,
+    /// Counters.
+    pub stats: StatsView,
+    /// Rates.
+    pub rate: RateView,
+    /// Reals, in configuration order; a fallback real in use comes last.
+    pub reals: Vec<RealView>,
+}
+
+/// Health as the daemon applies it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    /// No verdict yet: treated as up.
+    Unknown,
+    /// Passing.
+    Up,
+    /// Failing.
+    Down,
+}
+
+impl fmt::Display for Health {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(match self {
+            Health::Unknown => "unknown",
+            Health::Up => "up",
+            Health::Down => "down",
+        })
+    }
+}
+
+/// One real server of a service as running.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RealView {
+    /// The real's address.
+    pub address: IpAddr,
+    /// Forwarding method.
+    pub method: Method,
+    /// Weight in the configuration.
+    pub configured_weight: u32,
+    /// Weight in the Maglev table now (0 when drained, in maintenance, or down and quiescent).
+    pub weight: u32,
+    /// In the data plane at all (false: down and not quiescent; its flows were rescheduled).
+    pub active: bool,
+    /// Health check verdict.
+    pub health: Health,
+    /// Drained through `lvs-ctl real edit --drain`.
+    pub drained: bool,
+    /// In maintenance (`global.maintenance_dir`).
+    pub maintenance: bool,
+    /// The fallback real, in use because every real is down.
+    pub fallback: bool,
+    /// The next hop's MAC is known (false: its packets are dropped, `drop_no_neighbour`).
+    pub resolved: bool,
+    /// Counters.
+    pub stats: StatsView,
+    /// Rates.
+    pub rate: RateView,
+}
+
+/// The whole running state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listing {
+    /// Every service, in configuration order.
+    pub services: Vec<ServiceView>,
+}
+
+/// How a flow was (or would be) scheduled.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "via", rename_all = "snake_case")]
+pub enum Via {
+    /// No service for the destination: the packet is passed to the kernel untouched.
+    NoService,
+    /// The connection table holds the flow.
+    Connection {
+        /// Real index in the data plane.
+        index: u32,
+    },
+    /// The Maglev table decides (a new flow, or one whose real left).
+    Maglev {
+        /// `flow_hash % size`.
+        slot: u32,
+        /// Table size.
+        size: u32,
+        /// The flow hash.
+        hash: u32,
+        /// Only the client address was hashed (persistent service).
+        src_only: bool,
+        /// Real index in the slot (0: none, the packet is dropped).
+        index: u32,
+        /// The connection table held the flow for a real that is gone.
+        stale_connection: bool,
+    },
+}
+
+/// The answer of `explain`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Explanation {
+    /// The flow, `SRC:PORT -> VIP:PORT/proto`.
+    pub flow: String,
+    /// The service that matched, if any.
+    pub service: Option<ServiceRef>,
+    /// Where the packet goes.
+    pub real: Option<IpAddr>,
+    /// Why.
+    pub via: Via,
+}
+
+/// The socket could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No daemon answers at the socket.
+    #[error("cannot reach the daemon at {}: {} — is 'lvs-ctl daemon' running?", path.display(), describe(error))]
+    Unreachable {
+        /// The socket.
+        path: PathBuf,
+        /// Why (already in the message, so not a `source`: printed once).
+        error: std::io::Error,
+    },
+    /// The daemon was reached but the exchange failed.
+    #[error("talking to the daemon at {}: {what}", path.display())]
+    Exchange {
+        /// The socket.
+        path: PathBuf,
+        /// What went wrong.
+        what: String,
+    },
+}
+
+/// An I/O error in the words an operator expects (`connection refused`, not `Connection
+/// refused (os error 111)`).
+pub fn describe(e: &std::io::Error) -> String {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        ConnectionRefused => "connection refused".into(),
+        NotFound => "no such socket".into(),
+        PermissionDenied => "permission denied (the socket is root-only)".into(),
+        TimedOut | WouldBlock => "timed out".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// Sends one request to the daemon at `socket` and waits (at most `timeout`) for its answer.
+pub fn call(socket: &Path, request: &Request, timeout: Duration) -> Result<Response, ClientError> {
+    let unreachable = |error| ClientError::Unreachable {
+        path: socket.to_owned(),
+        error,
+    };
+    let exchange = |what: String| ClientError::Exchange {
+        path: socket.to_owned(),
+        what,
+    };
+    let mut stream = UnixStream::connect(socket).map_err(unreachable)?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| exchange(e.to_string()))?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .map_err(|e| exchange(e.to_string()))?;
+    let mut line =
+        serde_json::to_vec(request).map_err(|e| exchange(format!("encoding the request: {e}")))?;
+    line.push(b'\n');
+    stream
+        .write_all(&line)
+        .map_err(|e| exchange(format!("sending: {}", describe(&e))))?;
+    let mut reader = BufReader::new(stream).take(MAX_LINE as u64);
+    let mut answer = String::new();
+    reader
+        .read_line(&mut answer)
+        .map_err(|e| exchange(format!("reading the answer: {}", describe(&e))))?;
+    if answer.is_empty() {
+        return Err(exchange(
+            "the daemon closed the connection without answering".into(),
+        ));
+    }
+    serde_json::from_str(&answer).map_err(|e| exchange(format!("decoding the answer: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_refs_parse_with_and_without_protocol() {
+        let r: ServiceRef = "198.18.100.1:80".parse().unwrap();
+        assert_eq!(r.to_string(), "198.18.100.1:80/tcp");
+        let r: ServiceRef = "[2001:db8::1]:53/udp".parse().unwrap();
+        assert_eq!(
+            r,
+            ServiceRef {
+                vip: "2001:db8::1".parse().unwrap(),
+                port: 53,
+                protocol: Protocol::Udp
+            }
+        );
+        assert_eq!(r.to_string(), "[2001:db8::1]:53/udp");
+        let e = "198.18.100.1/tcp".parse::<ServiceRef>().unwrap_err();
+        assert!(e.0.contains("expected VIP:PORT"), "{e}");
+        let e = "198.18.100.1:80/sctp".parse::<ServiceRef>().unwrap_err();
+        assert_eq!(e.0, "protocol \"sctp\": expected tcp or udp");
+    }
+
+    #[test]
+    fn requests_round_trip_as_json_lines() {
+        let mut svc = config::Service::new("198.18.100.1".parse().unwrap(), 80);
+        svc.reals
+            .push(config::Real::new("198.18.1.2".parse().unwrap()));
+        let reqs = [
+            Request::List,
+            Request::ServiceAdd { service: svc },
+            Request::RealEdit {
+                target: "198.18.100.1:80".parse().unwrap(),
+                address: "198.18.1.2".parse().unwrap(),
+                weight: Some(3),
+                method: None,
+                drain: Some(true),
+            },
+            Request::Explain {
+                src: "198.18.0.1:4000".parse().unwrap(),
+                dst: "198.18.100.1:80".parse().unwrap(),
+                protocol: Protocol::Udp,
+            },
+        ];
+        for r in reqs {
+            let line = serde_json::to_string(&r).unwrap();
+            assert!(!line.contains('\n'));
+            assert_eq!(serde_json::from_str::<Request>(&line).unwrap(), r, "{line}");
+        }
+    }
+
+    #[test]
+    fn unreachable_daemon_is_named_with_the_socket_and_a_hint() {
+        let path = std::env::temp_dir().join(format!("lvs-no-daemon-{}.sock", std::process::id()));
+        // A socket file nobody listens on: connection refused.
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        drop(listener);
+        let e = call(&path, &Request::List, Duration::from_secs(1)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "cannot reach the daemon at {}: connection refused — is 'lvs-ctl daemon' running?",
+                path.display()
+            )
+        );
+        let _ = std::fs::remove_file(&path);
+    }
+}

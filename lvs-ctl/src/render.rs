@@ -1,0 +1,459 @@
+//! What `lvs-ctl list` and `lvs-ctl explain` print: tables in the layout of `ipvsadm -Ln`
+//! (with `--stats`, `--rate`, `--exact`) and JSON for scripts. Pure functions of the
+//! [`api`](crate::api) types.
+//!
+//! Differences from ipvsadm, because the director is not IPVS: the scheduler is always `mh`
+//! (Maglev); a real's last column is its state (`up`, `down`, `drain`, ...) instead of
+//! active/inactive connection counts, which an XDP connection table does not keep; and the
+//! statistics have no Out columns, because replies go from the reals straight to the clients.
+
+use crate::api::{Explanation, Health, Listing, RateView, RealView, ServiceView, StatsView, Via};
+use crate::config::{Method, Protocol};
+use std::fmt::Write;
+use std::net::SocketAddr;
+
+/// Which table `list` prints.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ListOptions {
+    /// Counters (`--stats`).
+    pub stats: bool,
+    /// Rates (`--rate`).
+    pub rate: bool,
+    /// Exact numbers instead of K/M/G suffixes (`--exact`).
+    pub exact: bool,
+}
+
+/// The listing as ipvsadm would lay it out.
+pub fn list(l: &Listing, opts: ListOptions) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "lvs XDP director (Maglev), {} service(s)",
+        l.services.len()
+    );
+    if opts.stats {
+        let _ = writeln!(
+            out,
+            "{:<33} {:>8} {:>8} {:>8}",
+            "Prot LocalAddress:Port", "Conns", "InPkts", "InBytes"
+        );
+        let _ = writeln!(out, "  -> RemoteAddress:Port");
+        for s in &l.services {
+            let n = |v| num(v, opts.exact);
+            let _ = writeln!(
+                out,
+                "{:<4} {:<28} {} {} {}",
+                proto(s.service.protocol),
+                addr(s),
+                n(s.stats.conns),
+                n(s.stats.packets),
+                n(s.stats.bytes)
+            );
+            for r in &s.reals {
+                let _ = writeln!(
+                    out,
+                    "  -> {:<28} {} {} {}",
+                    real_addr(s, r),
+                    n(r.stats.conns),
+                    n(r.stats.packets),
+                    n(r.stats.bytes)
+                );
+            }
+        }
+    } else if opts.rate {
+        let _ = writeln!(
+            out,
+            "{:<33} {:>8} {:>8} {:>8}",
+            "Prot LocalAddress:Port", "CPS", "InPPS", "InBPS"
+        );
+        let _ = writeln!(out, "  -> RemoteAddress:Port");
+        for s in &l.services {
+            let n = |v| num(v, opts.exact);
+            let RateView { cps, pps, bps } = s.rate;
+            let _ = writeln!(
+                out,
+                "{:<4} {:<28} {} {} {}",
+                proto(s.service.protocol),
+                addr(s),
+                n(cps),
+                n(pps),
+                n(bps)
+            );
+            for r in &s.reals {
+                let RateView { cps, pps, bps } = r.rate;
+                let _ = writeln!(
+                    out,
+                    "  -> {:<28} {} {} {}",
+                    real_addr(s, r),
+                    n(cps),
+                    n(pps),
+                    n(bps)
+                );
+            }
+        }
+    } else {
+        let _ = writeln!(out, "Prot LocalAddress:Port Scheduler Flags");
+        let _ = writeln!(
+            out,
+            "  -> RemoteAddress:Port           Forward Weight State"
+        );
+        for s in &l.services {
+            let mut flags = String::new();
+            if s.persistent {
+                flags.push_str(" persistent");
+            }
+            if !s.quiescent {
+                flags.push_str(" non-quiescent");
+            }
+            let _ = writeln!(
+                out,
+                "{:<4} {} mh{flags}",
+                proto(s.service.protocol),
+                addr(s)
+            );
+            for r in &s.reals {
+                let _ = writeln!(
+                    out,
+                    "  -> {:<28} {:<7} {:<6} {}",
+                    real_addr(s, r),
+                    forward(r.method),
+                    r.weight,
+                    state(r)
+                );
+            }
+        }
+    }
+    out
+}
+
+/// The listing as JSON (pretty, stable field names: the [`Listing`] type).
+pub fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).expect("API types always serialize")
+}
+
+/// `explain`'s answer for an operator.
+pub fn explain(e: &Explanation) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", e.flow);
+    match &e.service {
+        Some(s) => {
+            let _ = writeln!(out, "  service  {s}");
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  service  none: not a virtual service, the packet is passed to the kernel untouched"
+            );
+        }
+    }
+    match e.real {
+        Some(r) => {
+            let _ = writeln!(out, "  real     {r}");
+        }
+        None if e.service.is_some() => {
+            let _ = writeln!(out, "  real     none: the packet is dropped (drop_no_real)");
+        }
+        None => {}
+    }
+    match &e.via {
+        Via::NoService => {}
+        Via::Connection { index } => {
+            let _ = writeln!(
+                out,
+                "  why      connection table hit: the flow is established on real #{index}"
+            );
+        }
+        Via::Maglev {
+            slot,
+            size,
+            hash,
+            src_only,
+            index,
+            stale_connection,
+        } => {
+            let what = if *src_only {
+                "client address (persistent service)"
+            } else {
+                "5-tuple"
+            };
+            let _ = writeln!(
+                out,
+                "  why      Maglev slot {slot} of {size} (hash {hash:#010x} of the {what}) holds real #{index}"
+            );
+            if *stale_connection {
+                let _ = writeln!(
+                    out,
+                    "           (the connection table named a real that left: the flow is rescheduled)"
+                );
+            } else {
+                let _ = writeln!(
+                    out,
+                    "           (no connection-table entry: a new flow is scheduled this way)"
+                );
+            }
+        }
+    }
+    out
+}
+
+fn proto(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Tcp => "TCP",
+        Protocol::Udp => "UDP",
+    }
+}
+
+fn addr(s: &ServiceView) -> String {
+    SocketAddr::new(s.service.vip, s.service.port).to_string()
+}
+
+fn real_addr(s: &ServiceView, r: &RealView) -> String {
+    SocketAddr::new(r.address, s.service.port).to_string()
+}
+
+fn forward(m: Method) -> &'static str {
+    match m {
+        Method::Dr => "Route",
+        Method::Ipip => "Tunnel",
+        Method::Gue => "GUE",
+    }
+}
+
+fn state(r: &RealView) -> String {
+    let mut words = vec![match r.health {
+        Health::Unknown => "unknown",
+        Health::Up => "up",
+        Health::Down => "down",
+    }];
+    if r.fallback {
+        words.push("fallback");
+    }
+    if !r.active {
+        words.push("inactive");
+    }
+    if r.drained {
+        words.push("drain");
+    }
+    if r.maintenance {
+        words.push("maint");
+    }
+    if !r.resolved {
+        words.push("no-neigh");
+    }
+    words.join(",")
+}
+
+/// A number in an 8-wide column, as ipvsadm prints it: exact below 100 million, else with a
+/// K/M/G/T suffix (`--exact` always exact).
+fn num(i: u64, exact: bool) -> String {
+    if exact || i < 100_000_000 {
+        format!("{i:>8}")
+    } else if i < 1_000_000_000 {
+        format!("{:>7}K", i / 1_000)
+    } else if i < 100_000_000_000 {
+        format!("{:>7}M", i / 1_000_000)
+    } else if i < 100_000_000_000_000 {
+        format!("{:>7}G", i / 1_000_000_000)
+    } else {
+        format!("{:>7}T", i / 1_000_000_000_000)
+    }
+}
+
+impl StatsView {
+    /// From the data plane's counters.
+    pub fn of(s: &lvs_common::Stats) -> Self {
+        StatsView {
+            conns: s.conns,
+            packets: s.packets,
+            bytes: s.bytes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::ServiceRef;
+
+    fn sample() -> Listing {
+        let real = |a: &str, w: u32| RealView {
+            address: a.parse().unwrap(),
+            method: Method::Dr,
+            configured_weight: w,
+            weight: w,
+            active: true,
+            health: Health::Up,
+            drained: false,
+            maintenance: false,
+            fallback: false,
+            resolved: true,
+            stats: StatsView {
+                conns: 3,
+                packets: 120,
+                bytes: 9_000,
+            },
+            rate: RateView {
+                cps: 1,
+                pps: 40,
+                bps: 3_000,
+            },
+        };
+        let mut drained = real("198.18.1.3", 2);
+        drained.weight = 0;
+        drained.drained = true;
+        drained.stats = StatsView {
+            conns: 1,
+            packets: 123_456_789,
+            bytes: 98_765_432_100,
+        };
+        Listing {
+            services: vec![
+                ServiceView {
+                    name: None,
+                    service: "198.18.100.1:80/tcp".parse::<ServiceRef>().unwrap(),
+                    persistent: false,
+                    quiescent: true,
+                    ring_size: 65537,
+                    stats: StatsView {
+                        conns: 4,
+                        packets: 123_456_909,
+                        bytes: 98_765_441_100,
+                    },
+                    rate: RateView {
+                        cps: 1,
+                        pps: 40,
+                        bps: 3_000,
+                    },
+                    reals: vec![real("198.18.1.2", 1), drained],
+                },
+                ServiceView {
+                    name: Some("dns".into()),
+                    service: "[2001:db8:100::1]:53/udp".parse::<ServiceRef>().unwrap(),
+                    persistent: true,
+                    quiescent: false,
+                    ring_size: 65537,
+                    stats: StatsView::default(),
+                    rate: RateView::default(),
+                    reals: vec![RealView {
+                        health: Health::Down,
+                        active: false,
+                        resolved: false,
+                        weight: 0,
+                        ..real("2001:db8:1::2", 1)
+                    }],
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn plain_listing_lines_up_like_ipvsadm() {
+        let want = "\
+lvs XDP director (Maglev), 2 service(s)
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port           Forward Weight State
+TCP  198.18.100.1:80 mh
+  -> 198.18.1.2:80                Route   1      up
+  -> 198.18.1.3:80                Route   0      up,drain
+UDP  [2001:db8:100::1]:53 mh persistent non-quiescent
+  -> [2001:db8:1::2]:53           Route   0      down,inactive,no-neigh
+";
+        assert_eq!(list(&sample(), ListOptions::default()), want);
+    }
+
+    #[test]
+    fn stats_listing_abbreviates_large_numbers_unless_exact() {
+        let want = "\
+lvs XDP director (Maglev), 2 service(s)
+Prot LocalAddress:Port               Conns   InPkts  InBytes
+  -> RemoteAddress:Port
+TCP  198.18.100.1:80                     4  123456K   98765M
+  -> 198.18.1.2:80                       3      120     9000
+  -> 198.18.1.3:80                       1  123456K   98765M
+UDP  [2001:db8:100::1]:53                0        0        0
+  -> [2001:db8:1::2]:53                  3      120     9000
+";
+        assert_eq!(
+            list(
+                &sample(),
+                ListOptions {
+                    stats: true,
+                    ..Default::default()
+                }
+            ),
+            want
+        );
+        let exact = list(
+            &sample(),
+            ListOptions {
+                stats: true,
+                exact: true,
+                ..Default::default()
+            },
+        );
+        assert!(
+            exact.contains("  -> 198.18.1.3:80                       1 123456789 98765432100\n"),
+            "{exact}"
+        );
+    }
+
+    #[test]
+    fn rate_listing_has_cps_pps_bps() {
+        let want = "\
+lvs XDP director (Maglev), 2 service(s)
+Prot LocalAddress:Port                 CPS    InPPS    InBPS
+  -> RemoteAddress:Port
+TCP  198.18.100.1:80                     1       40     3000
+  -> 198.18.1.2:80                       1       40     3000
+  -> 198.18.1.3:80                       1       40     3000
+UDP  [2001:db8:100::1]:53                0        0        0
+  -> [2001:db8:1::2]:53                  1       40     3000
+";
+        assert_eq!(
+            list(
+                &sample(),
+                ListOptions {
+                    rate: true,
+                    ..Default::default()
+                }
+            ),
+            want
+        );
+    }
+
+    #[test]
+    fn json_listing_round_trips() {
+        let l = sample();
+        let text = json(&l);
+        assert!(text.contains("\"health\": \"down\""), "{text}");
+        assert_eq!(serde_json::from_str::<Listing>(&text).unwrap(), l);
+    }
+
+    #[test]
+    fn explain_says_slot_of_size_or_connection_hit() {
+        let e = Explanation {
+            flow: "198.18.0.1:4000 -> 198.18.100.1:80/tcp".into(),
+            service: Some("198.18.100.1:80/tcp".parse().unwrap()),
+            real: Some("198.18.1.2".parse().unwrap()),
+            via: Via::Maglev {
+                slot: 17,
+                size: 65537,
+                hash: 0xdead_beef,
+                src_only: false,
+                index: 3,
+                stale_connection: false,
+            },
+        };
+        assert_eq!(
+            explain(&e),
+            "198.18.0.1:4000 -> 198.18.100.1:80/tcp\n  service  198.18.100.1:80/tcp\n  real     198.18.1.2\n  \
+why      Maglev slot 17 of 65537 (hash 0xdeadbeef of the 5-tuple) holds real #3\n           \
+(no connection-table entry: a new flow is scheduled this way)\n"
+        );
+        let e = Explanation {
+            via: Via::Connection { index: 3 },
+            ..e
+        };
+        assert!(explain(&e).contains("connection table hit: the flow is established on real #3"));
+    }
+}

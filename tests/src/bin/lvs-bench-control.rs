@@ -1,0 +1,244 @@
+//! Control-plane benchmark: time from a CLI change to the maps updated, and Maglev build time.
+//!
+//! Runs as root: the daemon is started in a network namespace of its own (one veth pair,
+//! 198.18.0.0/15 addresses, torn down at the end). Prints a markdown table and writes it to
+//! `target/bench/control.md`.
+
+use anyhow::{Context, Result, bail};
+use lvs_ctl::{
+    api::{self, Request, ServiceRef},
+    dataplane::{Dataplane, LoadOptions},
+    maglev,
+};
+use lvs_tests::{PinDir, lab::*, require_root, unique};
+use std::{
+    fmt::Write as _,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+const CHANGES: usize = 21;
+const BUILDS: usize = 11;
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Median time to build a 65537-slot table for `n` reals of mixed weights.
+fn maglev_build(n: usize) -> Duration {
+    let names: Vec<String> = (0..n)
+        .map(|i| format!("198.18.{}.{}", i / 250 + 1, i % 250 + 2))
+        .collect();
+    let backends: Vec<maglev::Backend<'_>> = names
+        .iter()
+        .enumerate()
+        .map(|(i, s)| maglev::Backend {
+            name: s.as_bytes(),
+            weight: 1 + (i % 3) as u32,
+        })
+        .collect();
+    let runs = (0..BUILDS)
+        .map(|_| {
+            let t = Instant::now();
+            let table = maglev::build(&backends, 65537);
+            let took = t.elapsed();
+            assert_eq!(table.len(), 65537);
+            took
+        })
+        .collect();
+    median(runs)
+}
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Polls the pinned service entry until its live ring slot differs from `old`.
+fn wait_ring_change(
+    dp: &Dataplane,
+    key: &lvs_common::ServiceKey,
+    old: u32,
+    limit: Duration,
+) -> Result<u32> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some((_, s)) = dp.services().into_iter().find(|(k, _)| k == key)
+            && s.ring != old
+        {
+            return Ok(s.ring);
+        }
+        if Instant::now() > deadline {
+            bail!("the maps did not change within {limit:?}");
+        }
+        std::hint::spin_loop();
+    }
+}
+
+fn cli_to_maps() -> Result<(Duration, Duration)> {
+    let ns = Netns::new(&unique("bc"));
+    let peer = Netns::new(&unique("bp"));
+    veth(&ns, "b0", DIRECTOR_IN_MAC, &peer, "p0", CLIENT_MAC);
+    ns.ip(&["addr", "add", "198.18.0.2/24", "dev", "b0"]);
+    peer.sh("ethtool -K p0 gro on >/dev/null");
+    let pins = PinDir::new("bc");
+    let dir = std::env::temp_dir().join(unique("bc"));
+    std::fs::create_dir_all(&dir)?;
+    let socket = dir.join("lvs.sock");
+    let config = dir.join("lvs.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "global: {{interfaces: [b0], xdp_mode: native, pin_path: {}, socket: {}, conn_table_size: 65536}}\n\
+services:\n  - {{vip: 198.18.100.1, port: 80, check: {{type: on}},\n     reals: [{{address: 198.18.0.10}}, {{address: 198.18.0.11}}, {{address: 198.18.0.12}}]}}\n",
+            pins.0.display(),
+            socket.display()
+        ),
+    )?;
+    let bin = std::env::current_exe()?.with_file_name("lvs-ctl-dev");
+    let _daemon = Daemon(
+        Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", ns.name))
+            .arg(&bin)
+            .args(["daemon", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {} daemon", bin.display()))?,
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while api::call(&socket, &Request::List, Duration::from_secs(1)).is_err() {
+        if Instant::now() > deadline {
+            bail!("the daemon did not answer on {}", socket.display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let dp = Dataplane::load(&LoadOptions::new(&pins.0)).context("opening the pinned maps")?;
+    let service: ServiceRef = "198.18.100.1:80/tcp".parse()?;
+    let key = service.key();
+    let mut ring = dp
+        .services()
+        .into_iter()
+        .find(|(k, _)| *k == key)
+        .context("service written")?
+        .1
+        .ring;
+
+    let mut via_cli = Vec::new();
+    let mut via_api = Vec::new();
+    for i in 0..CHANGES * 2 {
+        let weight = 2 + (i % 2) as u32;
+        let t = Instant::now();
+        if i % 2 == 0 {
+            let out = Command::new(&bin)
+                .arg("--socket")
+                .arg(&socket)
+                .args([
+                    "real",
+                    "edit",
+                    "198.18.100.1:80/tcp",
+                    "198.18.0.10",
+                    "--weight",
+                    &weight.to_string(),
+                ])
+                .output()?;
+            if !out.status.success() {
+                bail!(
+                    "lvs-ctl real edit: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        } else {
+            let req = Request::RealEdit {
+                target: service,
+                address: "198.18.0.10".parse()?,
+                weight: Some(weight),
+                method: None,
+                drain: None,
+            };
+            api::call(&socket, &req, Duration::from_secs(5))?;
+        }
+        ring = wait_ring_change(&dp, &key, ring, Duration::from_secs(5))?;
+        let took = t.elapsed();
+        if i % 2 == 0 {
+            via_cli.push(took)
+        } else {
+            via_api.push(took)
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok((median(via_cli), median(via_api)))
+}
+
+/// Median times of the two kernel steps of a table swap: installing a new inner map in an
+/// outer slot, and clearing an outer slot.
+fn ring_ops() -> Result<(Duration, Duration)> {
+    let pins = PinDir::new("br");
+    let mut dp = Dataplane::load(&LoadOptions::new(&pins.0)).context("load lvs_director")?;
+    let table: Vec<u32> = (0..65537u32).map(|i| 1 + i % 7).collect();
+    let (mut write, mut clear) = (Vec::new(), Vec::new());
+    for _ in 0..BUILDS {
+        let t = Instant::now();
+        dp.write_ring(0, &table)?;
+        write.push(t.elapsed());
+        let t = Instant::now();
+        dp.clear_ring(0)?;
+        clear.push(t.elapsed());
+    }
+    Ok((median(write), median(clear)))
+}
+
+fn main() -> Result<()> {
+    require_root();
+    let mut md = String::new();
+    writeln!(md, "## Control plane\n")?;
+    writeln!(md, "| measure | median ms | target ms | met |")?;
+    writeln!(md, "|---|---:|---:|:---:|")?;
+    for (n, target) in [(10, 10.0), (100, 10.0), (1000, 2.0)] {
+        let m = ms(maglev_build(n));
+        let met = if m <= target { "yes" } else { "no" };
+        writeln!(
+            md,
+            "| Maglev build, 65537 slots, {n} reals (median of {BUILDS}) | {m:.2} | {target} | {met} |"
+        )?;
+    }
+    let (write, clear) = ring_ops()?;
+    writeln!(
+        md,
+        "| kernel: install a 65537-slot table in an outer slot (`write_ring`) | {:.2} | | |",
+        ms(write)
+    )?;
+    writeln!(
+        md,
+        "| kernel: clear an outer slot (`clear_ring`) | {:.2} | | |",
+        ms(clear)
+    )?;
+    let (cli, call) = cli_to_maps()?;
+    writeln!(
+        md,
+        "| `lvs-ctl real edit --weight` to maps updated (process start included, median of {CHANGES}) | {:.2} | 10 | {} |",
+        ms(cli),
+        if ms(cli) <= 10.0 { "yes" } else { "no" }
+    )?;
+    writeln!(
+        md,
+        "| API request to maps updated (median of {CHANGES}) | {:.2} | 10 | {} |",
+        ms(call),
+        if ms(call) <= 10.0 { "yes" } else { "no" }
+    )?;
+    println!("{md}");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("control.md"), &md)?;
+    Ok(())
+}

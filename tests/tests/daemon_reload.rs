@@ -1,0 +1,103 @@
+//! Reloads apply only the difference; a broken file changes nothing.
+
+mod common;
+
+use common::*;
+use lvs_common::{Real, Service, ServiceKey};
+use lvs_ctl::dataplane::{Dataplane, LoadOptions};
+use std::time::Duration;
+
+/// Everything the data plane holds for services: entries, live Maglev tables, reals.
+#[derive(Debug, PartialEq, Eq)]
+struct Snapshot {
+    services: Vec<(ServiceKey, Service, Option<Vec<u32>>)>,
+    reals: Vec<(u32, Real)>,
+}
+
+fn snapshot(d: &DaemonLab) -> Snapshot {
+    // A second handle on the pinned maps (its own program is never attached).
+    let dp = Dataplane::load(&LoadOptions::new(&d.pins.0)).expect("open the pinned maps");
+    let mut services: Vec<_> = dp
+        .services()
+        .into_iter()
+        .map(|(k, s)| (k, s, dp.read_ring(s.ring).expect("read the live table")))
+        .collect();
+    services.sort_by_key(|(k, _, _)| *k);
+    let reals = (1..64)
+        .map(|i| (i, dp.real(i).expect("read a real")))
+        .filter(|(_, r)| *r != Real::default())
+        .collect();
+    Snapshot { services, reals }
+}
+
+#[test]
+fn a_reload_with_a_broken_file_changes_nothing() {
+    let d = DaemonLab::new("drl", 2, 2);
+    let flows = d.flows(16);
+    let placed = d.where_do_they_go(&flows, "before");
+    let before = snapshot(&d);
+    assert_eq!(before.services.len(), 1);
+    let good = std::fs::read_to_string(&d.config).expect("config");
+
+    // A file that reads but breaks a rule.
+    std::fs::write(&d.config, good.replace("weight: 1}", "weight: 70000}")).expect("write");
+    let out = d.ctl(&["reload"]);
+    assert!(!out.status.success(), "a broken file is refused");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("running state unchanged"), "{err}");
+    assert!(
+        err.contains("services[0].reals[0].weight: 70000 is out of range 0..=65535"),
+        "{err}"
+    );
+    // The file watcher sees it too, and refuses it the same way.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        snapshot(&d),
+        before,
+        "maps identical after a refused reload"
+    );
+
+    // A file that does not read at all.
+    std::fs::write(&d.config, "global: {interfaces: [d0]\nservices: [").expect("write");
+    let out = d.ctl(&["reload"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("line "),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        snapshot(&d),
+        before,
+        "maps identical after a refused reload"
+    );
+    assert!(
+        d.ok(&["save"]).contains("198.18.2.2"),
+        "the running configuration is the old one"
+    );
+    assert_eq!(d.where_do_they_go(&flows, "during"), placed);
+
+    // A good file that adds a service: the first service keeps its table and its flows.
+    let more = format!(
+        "{good}  - vip: 198.18.100.1\n    port: 6000\n    protocol: udp\n    check: {{type: on}}\n    reals: [{{address: 198.18.1.2}}]\n"
+    );
+    std::fs::write(&d.config, more).expect("write");
+    let out = d.ok(&["reload"]);
+    assert!(out.contains("2 service(s)"), "{out}");
+    let after = snapshot(&d);
+    assert_eq!(after.services.len(), 2);
+    let first = |s: &Snapshot| {
+        s.services
+            .iter()
+            .find(|(k, _, _)| k.port() == PORT)
+            .cloned()
+            .expect("service 5000")
+    };
+    assert_eq!(
+        first(&after),
+        first(&before),
+        "the unchanged service kept its entry and table"
+    );
+    assert_eq!(d.where_do_they_go(&flows, "after"), placed, "and its flows");
+}
