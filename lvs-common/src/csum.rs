@@ -50,7 +50,7 @@ pub const fn update(check: u16, old: u16, new: u16) -> u16 {
 /// time (Linux calls it local checksum offload).
 #[inline(always)]
 pub const fn segment_sum_from_pseudo(pseudo: u32) -> u32 {
-    !fold(pseudo) as u16 as u32
+    !fold(pseudo) as u32
 }
 
 #[cfg(test)]

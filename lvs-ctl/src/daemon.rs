@@ -499,10 +499,10 @@ async fn main_loop(config_path: &Path) -> Result<(), DaemonError> {
     let g = &desired.global;
     let mut opts = LoadOptions::new(&g.pin_path);
     opts.conn_table_size = g.conn_table_size;
-    let dp = Dataplane::load(&opts)?;
+    let mut dp = Dataplane::load(&opts)?;
     // A restart: rebuild the writer's memory from the pinned maps, so reconciling the same
     // wanted state writes nothing and moves no flow.
-    let tables = Tables::adopt(&dp)?;
+    let tables = Tables::adopt(&mut dp)?;
     let resolver = Resolver::new().map_err(|e| DaemonError::Io {
         what: "netlink".into(),
         source: std::io::Error::other(e),
