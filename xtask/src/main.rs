@@ -11,6 +11,8 @@ use std::{
 /// Debian packages the tests, the demo and the benchmark use.
 const APT_PACKAGES: &[&str] = &["iproute2", "ethtool", "procps"];
 const BPF_LINKER_VERSION: &str = "0.13.0";
+/// Benchmark binaries of the tests crate, in the order `cargo xtask bench` runs them.
+const BENCHES: &[&str] = &["lvs-bench", "lvs-bench-control"];
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Set up, build, test and benchmark lvs")]
@@ -43,8 +45,18 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Run the benchmark (data-plane ns per packet beside the floor program).
+    /// Run the benchmarks (data plane, control plane, system level in the lab); each writes
+    /// its section under target/bench/.
     Bench {
+        /// Run only the benchmarks whose name contains this (dataplane, control, system, ...).
+        #[arg(long)]
+        only: Option<String>,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// The built-in lab: a client, a director and three real servers in network namespaces,
+    /// real traffic through lvs, a real server failing and coming back. Cleans up after itself.
+    Demo {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
