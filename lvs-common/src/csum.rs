@@ -58,19 +58,27 @@ mod tests {
     use super::*;
 
     fn sum_bytes(b: &[u8]) -> u32 {
-        b.chunks(2).map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32).sum()
+        b.chunks(2)
+            .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32)
+            .sum()
     }
 
     #[test]
     fn ipv4_header_checksum_of_rfc1071_example() {
         // A real IPv4 header (checksum field zeroed) and its known checksum 0xb861.
-        let h = [0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0, 0, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7];
+        let h = [
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0, 0, 0xc0, 0xa8, 0x00,
+            0x01, 0xc0, 0xa8, 0x00, 0xc7,
+        ];
         assert_eq!(finish(sum_bytes(&h)), 0xb861);
     }
 
     #[test]
     fn incremental_update_equals_recomputation() {
-        let mut h = [0x45u8, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0, 0, 0xc6, 0x12, 0x00, 0x01, 0xc6, 0x12, 0x00, 0xc7];
+        let mut h = [
+            0x45u8, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0, 0, 0xc6, 0x12, 0x00,
+            0x01, 0xc6, 0x12, 0x00, 0xc7,
+        ];
         let check = finish(sum_bytes(&h));
         // TTL 64 -> 63 changes the word (ttl, proto).
         let old = u16::from_be_bytes([h[8], h[9]]);
@@ -83,7 +91,9 @@ mod tests {
     fn segment_sum_is_the_complement_of_the_pseudo_header() {
         // A UDP segment with a valid checksum over a pseudo-header: recompute its sum both ways.
         let (src, dst) = ([198, 18, 0, 1], [198, 18, 0, 10]);
-        let mut seg = [0x9c, 0x40, 0x00, 0x35, 0x00, 0x0d, 0x00, 0x00, b'h', b'e', b'l', b'l', b'o'];
+        let mut seg = [
+            0x9c, 0x40, 0x00, 0x35, 0x00, 0x0d, 0x00, 0x00, b'h', b'e', b'l', b'l', b'o',
+        ];
         let pseudo = sum4(src) + sum4(dst) + 17 + seg.len() as u32;
         let c = finish(pseudo + sum_bytes(&seg));
         seg[6..8].copy_from_slice(&c.to_be_bytes());

@@ -96,18 +96,25 @@ fn main() -> Result<()> {
             test.extend(args);
             cargo(&test.iter().map(String::as_str).collect::<Vec<_>>())
         }
-        Cmd::Bench { args } => {
-            let mut bench = vec![
-                "run",
-                "--release",
-                "-p",
-                "lvs-tests",
-                "--bin",
-                "lvs-bench",
-                "--",
-            ];
-            bench.extend(args.iter().map(String::as_str));
-            cargo(&bench)
+        Cmd::Bench { only, args } => {
+            let wanted: Vec<&str> = BENCHES
+                .iter()
+                .copied()
+                .filter(|b| only.as_deref().is_none_or(|o| b.contains(o)))
+                .collect();
+            if wanted.is_empty() {
+                bail!("no benchmark matches {only:?}; there are {BENCHES:?}");
+            }
+            cargo(&["build", "--release", "-p", "lvs-tests", "--bins"])?;
+            for bin in wanted {
+                eprintln!("xtask: running {bin}");
+                run(Command::new(root.join("target/release").join(bin)).args(&args))?;
+            }
+            Ok(())
+        }
+        Cmd::Demo { args } => {
+            cargo(&["build", "--release", "-p", "lvs-tests", "--bins"])?;
+            run(Command::new(root.join("target/release/lvs-demo")).args(&args))
         }
     }
 }
