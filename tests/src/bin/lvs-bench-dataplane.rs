@@ -40,7 +40,7 @@ fn parse_args() -> Result<Args> {
             "--new-flows" => a.new_flows = value()?.parse().context("--new-flows")?,
             "-h" | "--help" => {
                 println!(
-                    "lvs-bench [--rounds N (15)] [--repeat N (200000)] [--new-flows N (20000)]"
+                    "lvs-bench-dataplane [--rounds N (15)] [--repeat N (200000)] [--new-flows N (20000)]"
                 );
                 std::process::exit(0);
             }
