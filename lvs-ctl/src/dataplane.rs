@@ -23,6 +23,7 @@ use lvs_common::{
     VipKey,
 };
 use std::{
+    collections::BTreeMap,
     fs,
     os::fd::{AsFd, AsRawFd, OwnedFd},
     path::{Path, PathBuf},
@@ -114,6 +115,8 @@ pub struct Dataplane {
     vips: HashMap<MapData, VipKey, u32>,
     vip_filter: Array<MapData, u32>,
     rings: OwnedFd,
+    /// Mappings of the tables installed in `rings`, by slot.
+    ring_maps: BTreeMap<u32, sys::RingMap>,
     reals: Array<MapData, Real>,
     conns: HashMap<MapData, FlowKey, Conn>,
     real_stats: PerCpuArray<MapData, Stats>,
@@ -183,6 +186,7 @@ impl Dataplane {
             real_stats: take(&mut ebpf, MAP_REAL_STATS)?,
             counters: take(&mut ebpf, MAP_COUNTERS)?,
             rings,
+            ring_maps: BTreeMap::new(),
             pin_dir: opts.pin_dir.clone(),
             ebpf,
         })
@@ -331,29 +335,53 @@ impl Dataplane {
 
     // --- Maglev tables ------------------------------------------------------------------------
 
-    /// Writes `table` (real indices, 0 = none) as a new inner map into outer slot `ring`.
-    /// The slot must not be the live one of any service.
+    /// Writes `table` (real indices, 0 = none) into outer slot `ring`, which no service may
+    /// be using (the writer flips services between their two slots).
+    ///
+    /// A slot that already holds a table of the same size is rewritten in place through its
+    /// mapping: microseconds, and no update of the array of maps (whose every update waits for
+    /// an RCU grace period, milliseconds). Otherwise a new table is installed.
     pub fn write_ring(&mut self, ring: u32, table: &[u32]) -> Result<()> {
         if table.is_empty() || table.len() > MAX_RING_SIZE as usize {
             return Err(Error::RingSize(table.len()));
         }
-        let inner =
-            sys::ring_create(table.len() as u32).map_err(io_err("creating a Maglev table"))?;
-        sys::ring_fill(inner.as_fd(), table).map_err(io_err("writing a Maglev table"))?;
-        sys::map_update_u32(self.rings.as_fd(), ring, inner.as_raw_fd() as u32)
-            .map_err(io_err(format!("installing Maglev table in slot {ring}")))
+        let size = table.len() as u32;
+        if !self.ring_maps.get(&ring).is_some_and(|r| r.slots() == size) {
+            // Adopt the table a previous controller installed, if it has the right size.
+            if let Some(found) = sys::RingMap::open(self.rings.as_fd(), ring)
+                .map_err(io_err(format!("opening Maglev slot {ring}")))?
+                .filter(|r| r.slots() == size)
+            {
+                self.ring_maps.insert(ring, found);
+            }
+        }
+        if let Some(live) = self.ring_maps.get_mut(&ring).filter(|r| r.slots() == size) {
+            live.write(table);
+            return Ok(());
+        }
+        let mut fresh = sys::RingMap::create(size).map_err(io_err("creating a Maglev table"))?;
+        fresh.write(table);
+        sys::map_update_u32(self.rings.as_fd(), ring, fresh.fd().as_raw_fd() as u32)
+            .map_err(io_err(format!("installing Maglev table in slot {ring}")))?;
+        self.ring_maps.insert(ring, fresh);
+        Ok(())
     }
 
     /// Frees outer slot `ring` (its table goes when no packet uses it any more).
     pub fn clear_ring(&mut self, ring: u32) -> Result<()> {
+        self.ring_maps.remove(&ring);
         sys::map_delete_u32(self.rings.as_fd(), ring)
             .map_err(io_err(format!("clearing Maglev slot {ring}")))
     }
 
     /// Reads back the table in outer slot `ring`, if any.
     pub fn read_ring(&self, ring: u32) -> Result<Option<Vec<u32>>> {
-        sys::ring_read(self.rings.as_fd(), ring)
-            .map_err(io_err(format!("reading Maglev slot {ring}")))
+        if let Some(r) = self.ring_maps.get(&ring) {
+            return Ok(Some(r.read()));
+        }
+        Ok(sys::RingMap::open(self.rings.as_fd(), ring)
+            .map_err(io_err(format!("reading Maglev slot {ring}")))?
+            .map(|r| r.read()))
     }
 
     // --- reals --------------------------------------------------------------------------------
