@@ -346,7 +346,7 @@ impl Dataplane {
             return Err(Error::RingSize(table.len()));
         }
         let size = table.len() as u32;
-        if !self.ring_maps.get(&ring).is_some_and(|r| r.slots() == size) {
+        if self.ring_maps.get(&ring).is_none_or(|r| r.slots() != size) {
             // Adopt the table a previous controller installed, if it has the right size.
             if let Some(found) = sys::RingMap::open(self.rings.as_fd(), ring)
                 .map_err(io_err(format!("opening Maglev slot {ring}")))?
