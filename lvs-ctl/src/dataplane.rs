@@ -19,8 +19,8 @@ use aya::{
 };
 use lvs_common::{
     Conn, FlowKey, MAP_CONNS, MAP_COUNTERS, MAP_REAL_STATS, MAP_REALS, MAP_RINGS, MAP_SERVICES,
-    MAP_VIP_FILTER, MAP_VIPS, MAX_RING_SIZE, MAX_RINGS, Real, Reason, Service, ServiceKey, Stats,
-    VipKey,
+    MAP_TUNNEL, MAP_VIP_FILTER, MAP_VIPS, MAX_RING_SIZE, MAX_RINGS, Real, Reason, Service, ServiceKey,
+    Stats, TunnelConfig, VipKey,
 };
 use std::{
     collections::BTreeMap,
@@ -41,7 +41,7 @@ pub static FLOOR_OBJECT: &[u8] =
 pub const DIRECTOR_PROGRAM: &str = "lvs_director";
 
 /// Every map of the director, pinned by these names.
-const PINNED_MAPS: [&str; 8] = [
+const PINNED_MAPS: [&str; 9] = [
     MAP_SERVICES,
     MAP_VIPS,
     MAP_VIP_FILTER,
@@ -50,6 +50,7 @@ const PINNED_MAPS: [&str; 8] = [
     MAP_CONNS,
     MAP_REAL_STATS,
     MAP_COUNTERS,
+    MAP_TUNNEL,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +122,7 @@ pub struct Dataplane {
     conns: HashMap<MapData, FlowKey, Conn>,
     real_stats: PerCpuArray<MapData, Stats>,
     counters: PerCpuArray<MapData, u64>,
+    tunnel: Array<MapData, TunnelConfig>,
 }
 
 impl Dataplane {
@@ -185,6 +187,7 @@ impl Dataplane {
             conns: take(&mut ebpf, MAP_CONNS)?,
             real_stats: take(&mut ebpf, MAP_REAL_STATS)?,
             counters: take(&mut ebpf, MAP_COUNTERS)?,
+            tunnel: take(&mut ebpf, MAP_TUNNEL)?,
             rings,
             ring_maps: BTreeMap::new(),
             pin_dir: opts.pin_dir.clone(),
@@ -331,6 +334,15 @@ impl Dataplane {
     /// Every VIP address in the VIP map.
     pub fn vips(&self) -> Vec<(VipKey, u32)> {
         self.vips.iter().filter_map(|r| r.ok()).collect()
+    }
+
+    /// Sets the outer source addresses (and TTL) of tunnel forwarding.
+    pub fn set_tunnel(&mut self, cfg: &TunnelConfig) -> Result<()> {
+        self.tunnel.set(0, cfg, 0).map_err(map_err("writing the tunnel settings"))
+    }
+
+    pub fn tunnel(&self) -> Result<TunnelConfig> {
+        self.tunnel.get(&0, 0).map_err(map_err("reading the tunnel settings"))
     }
 
     // --- Maglev tables ------------------------------------------------------------------------
