@@ -19,8 +19,8 @@ use aya::{
 };
 use lvs_common::{
     Conn, FlowKey, MAP_CONNS, MAP_COUNTERS, MAP_REAL_STATS, MAP_REALS, MAP_RINGS, MAP_SERVICES,
-    MAP_TUNNEL, MAP_VIP_FILTER, MAP_VIPS, MAX_RING_SIZE, MAX_RINGS, Real, Reason, Service, ServiceKey,
-    Stats, TunnelConfig, VipKey,
+    MAP_TUNNEL, MAP_VIP_FILTER, MAP_VIPS, MAX_RING_SIZE, MAX_RINGS, Real, Reason, Service,
+    ServiceKey, Stats, TunnelConfig, VipKey,
 };
 use std::{
     collections::BTreeMap,
@@ -78,14 +78,14 @@ pub enum Error {
     RingSize(usize),
 }
 
-type Result<T> = std::result::Result<T, Error>;
+pub(crate) type Result<T> = std::result::Result<T, Error>;
 
-fn map_err(what: impl Into<String>) -> impl FnOnce(aya::maps::MapError) -> Error {
+pub(crate) fn map_err(what: impl Into<String>) -> impl FnOnce(aya::maps::MapError) -> Error {
     let what = what.into();
     move |source| Error::Map { what, source }
 }
 
-fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+pub(crate) fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     let what = what.into();
     move |source| Error::Io { what, source }
 }
@@ -235,46 +235,8 @@ impl Dataplane {
     /// an upgrade), the program on that link is replaced atomically: no packet sees the
     /// interface without a director.
     pub fn attach_pinned(&mut self, iface: &str, mode: XdpMode) -> Result<()> {
-        let dir = self.pin_dir.join("links");
-        fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
-        let path = dir.join(iface);
-        let program = self.program_mut();
-        let id = match PinnedLink::from_pin(&path) {
-            Ok(pinned) => {
-                let link = pinned
-                    .unpin()
-                    .map_err(io_err(format!("taking over {}", path.display())))?;
-                let link = XdpLink::try_from(link).map_err(|e| Error::Io {
-                    what: format!("{} is not an XDP link", path.display()),
-                    source: std::io::Error::other(e.to_string()),
-                })?;
-                program
-                    .attach_to_link(link)
-                    .map_err(|source| Error::Program {
-                        what: format!("replacing the program on {iface}"),
-                        source,
-                    })?
-            }
-            Err(_) => program
-                .attach(iface, mode)
-                .map_err(|source| Error::Program {
-                    what: format!("attaching lvs_director to {iface}"),
-                    source,
-                })?,
-        };
-        let link = program.take_link(id).map_err(|source| Error::Program {
-            what: format!("taking the link of {iface}"),
-            source,
-        })?;
-        let link = FdLink::try_from(link).map_err(|e| Error::Io {
-            what: format!("pinning the link of {iface} (the kernel has no XDP bpf_link?)"),
-            source: std::io::Error::other(e.to_string()),
-        })?;
-        link.pin(&path).map_err(|e| Error::Io {
-            what: format!("pinning {}", path.display()),
-            source: std::io::Error::other(e.to_string()),
-        })?;
-        Ok(())
+        let pin_dir = self.pin_dir.clone();
+        attach_pinned(self.program_mut(), &pin_dir, iface, mode)
     }
 
     /// Interfaces with a pinned director link.
@@ -338,11 +300,15 @@ impl Dataplane {
 
     /// Sets the outer source addresses (and TTL) of tunnel forwarding.
     pub fn set_tunnel(&mut self, cfg: &TunnelConfig) -> Result<()> {
-        self.tunnel.set(0, cfg, 0).map_err(map_err("writing the tunnel settings"))
+        self.tunnel
+            .set(0, cfg, 0)
+            .map_err(map_err("writing the tunnel settings"))
     }
 
     pub fn tunnel(&self) -> Result<TunnelConfig> {
-        self.tunnel.get(&0, 0).map_err(map_err("reading the tunnel settings"))
+        self.tunnel
+            .get(&0, 0)
+            .map_err(map_err("reading the tunnel settings"))
     }
 
     // --- Maglev tables ------------------------------------------------------------------------
@@ -491,4 +457,53 @@ pub fn unpin_all(pin_dir: &Path) -> std::io::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         other => other,
     }
+}
+
+/// Attaches `program` to `iface` through a link pinned at `<pin_dir>/links/<iface>`; an
+/// existing pin has its program replaced atomically (see [`Dataplane::attach_pinned`]).
+pub(crate) fn attach_pinned(
+    program: &mut Xdp,
+    pin_dir: &Path,
+    iface: &str,
+    mode: XdpMode,
+) -> Result<()> {
+    let dir = pin_dir.join("links");
+    fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
+    let path = dir.join(iface);
+    let id = match PinnedLink::from_pin(&path) {
+        Ok(pinned) => {
+            let link = pinned
+                .unpin()
+                .map_err(io_err(format!("taking over {}", path.display())))?;
+            let link = XdpLink::try_from(link).map_err(|e| Error::Io {
+                what: format!("{} is not an XDP link", path.display()),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+            program
+                .attach_to_link(link)
+                .map_err(|source| Error::Program {
+                    what: format!("replacing the program on {iface}"),
+                    source,
+                })?
+        }
+        Err(_) => program
+            .attach(iface, mode)
+            .map_err(|source| Error::Program {
+                what: format!("attaching to {iface}"),
+                source,
+            })?,
+    };
+    let link = program.take_link(id).map_err(|source| Error::Program {
+        what: format!("taking the link of {iface}"),
+        source,
+    })?;
+    let link = FdLink::try_from(link).map_err(|e| Error::Io {
+        what: format!("pinning the link of {iface} (the kernel has no XDP bpf_link?)"),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    link.pin(&path).map_err(|e| Error::Io {
+        what: format!("pinning {}", path.display()),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    Ok(())
 }

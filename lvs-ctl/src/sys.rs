@@ -164,9 +164,11 @@ struct Mapping {
     len: usize,
 }
 
-// SAFETY: the mapping is plain shared memory owned by this value; access goes through &self /
-// &mut self of the owning RingMap.
+// SAFETY: the mapping is plain shared memory owned by this value; writes go through &mut self
+// of the owning RingMap, reads through &self are volatile loads of u32s.
 unsafe impl Send for Mapping {}
+// SAFETY: as above.
+unsafe impl Sync for Mapping {}
 
 impl Mapping {
     fn new(fd: BorrowedFd<'_>, slots: usize) -> io::Result<Self> {

@@ -78,7 +78,10 @@ fn parse_v4(ctx: &XdpContext) -> Parsed {
         return Parsed::Pass(Reason::PassBadL3);
     }
     let proto = ip.proto;
-    if proto == IPPROTO_ICMP && ip.vihl == 0x45 && u16::from_be_bytes(ip.frags) & IPV4_FRAGMENT_MASK == 0 {
+    if proto == IPPROTO_ICMP
+        && ip.vihl == 0x45
+        && u16::from_be_bytes(ip.frags) & IPV4_FRAGMENT_MASK == 0
+    {
         return icmp4(ctx);
     }
     if proto != PROTO_TCP && proto != PROTO_UDP {
@@ -161,7 +164,13 @@ fn icmp4(ctx: &XdpContext) -> Parsed {
         return Parsed::Pass(Reason::PassOtherProto);
     };
     let p = unsafe { &*p };
-    Parsed::IcmpError(FlowKey::v4(quoted.dst_addr, quoted.src_addr, p.dst, p.src, proto))
+    Parsed::IcmpError(FlowKey::v4(
+        quoted.dst_addr,
+        quoted.src_addr,
+        p.dst,
+        p.src,
+        proto,
+    ))
 }
 
 /// ICMPv6 packet too big (type 2) quoting an IPv6 TCP or UDP packet; anything else passes.
@@ -188,7 +197,13 @@ fn icmp6(ctx: &XdpContext) -> Parsed {
         return Parsed::Pass(Reason::PassOtherProto);
     };
     let p = unsafe { &*p };
-    Parsed::IcmpError(FlowKey::v6(&quoted.dst_addr, &quoted.src_addr, p.dst, p.src, next))
+    Parsed::IcmpError(FlowKey::v6(
+        &quoted.dst_addr,
+        &quoted.src_addr,
+        p.dst,
+        p.src,
+        next,
+    ))
 }
 
 /// The ports of a TCP or UDP header at `off`, if the whole fixed header is there.

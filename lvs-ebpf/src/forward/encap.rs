@@ -47,12 +47,20 @@ pub fn inner(ctx: &XdpContext, family: u8) -> Result<Inner, Reason> {
     if family == FAMILY_V4 {
         // SAFETY: bounds checked by ptr_at; parse() saw this header already.
         let ip = unsafe { &*ptr_at::<Ipv4Hdr>(ctx, ETH_LEN).map_err(|_| Reason::DropInternal)? };
-        Ok(Inner { tos: ip.tos, len: u16::from_be_bytes(ip.tot_len), df: ip.frags[0] & 0x40 != 0 })
+        Ok(Inner {
+            tos: ip.tos,
+            len: u16::from_be_bytes(ip.tot_len),
+            df: ip.frags[0] & 0x40 != 0,
+        })
     } else {
         // SAFETY: as above.
         let ip = unsafe { &*ptr_at::<Ipv6Hdr>(ctx, ETH_LEN).map_err(|_| Reason::DropInternal)? };
         let tc = (ip.vcf[0] << 4) | (ip.vcf[1] >> 4);
-        Ok(Inner { tos: tc, len: u16::from_be_bytes(ip.payload_len).wrapping_add(IPV6_LEN as u16), df: true })
+        Ok(Inner {
+            tos: tc,
+            len: u16::from_be_bytes(ip.payload_len).wrapping_add(IPV6_LEN as u16),
+            df: true,
+        })
     }
 }
 
@@ -73,13 +81,22 @@ pub fn source6(cfg: &TunnelConfig, hash: u32) -> Result<[u8; 16], Reason> {
     if s.iter().fold(0u8, |a, b| a | b) == 0 {
         return Err(Reason::DropNoTunnelSource);
     }
-    let last = (u32::from_be_bytes([s[12], s[13], s[14], s[15]]) | (hash & u32::from_be_bytes(cfg.vary6))).to_be_bytes();
-    Ok([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11], last[0], last[1], last[2], last[3]])
+    let last = (u32::from_be_bytes([s[12], s[13], s[14], s[15]])
+        | (hash & u32::from_be_bytes(cfg.vary6)))
+    .to_be_bytes();
+    Ok([
+        s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11], last[0], last[1],
+        last[2], last[3],
+    ])
 }
 
 #[inline(always)]
 pub fn ttl(cfg: &TunnelConfig) -> u8 {
-    if cfg.ttl == 0 { DEFAULT_TUNNEL_TTL } else { cfg.ttl }
+    if cfg.ttl == 0 {
+        DEFAULT_TUNNEL_TTL
+    } else {
+        cfg.ttl
+    }
 }
 
 /// `Some(mtu)` when the frame, grown by `grow` bytes, would not fit the real's egress
@@ -89,7 +106,15 @@ pub fn too_big(ctx: &XdpContext, real: &Real, grow: u32) -> Option<u32> {
     let mut mtu = 0u32;
     // SAFETY: helper call with a valid context and out pointer; ifindex 0 means the
     // interface the packet came in on, as for `egress`.
-    let rc = unsafe { bpf_check_mtu(ctx.ctx as *mut c_void, real.ifindex, &mut mtu, grow as i32, 0) };
+    let rc = unsafe {
+        bpf_check_mtu(
+            ctx.ctx as *mut c_void,
+            real.ifindex,
+            &mut mtu,
+            grow as i32,
+            0,
+        )
+    };
     (rc == BPF_MTU_CHK_RET_FRAG_NEEDED as i64).then_some(mtu)
 }
 
@@ -116,11 +141,20 @@ pub fn push(ctx: &XdpContext, grow: usize, real: &Real, ethertype: u16) -> Resul
 /// Writes an outer IPv4 header at `ETH_LEN`; returns the sum of its addresses (for a UDP
 /// pseudo-header).
 #[inline(always)]
-pub fn write_ipv4(ctx: &XdpContext, src: [u8; 4], dst: [u8; 4], proto: u8, tos: u8, total: u16, ttl: u8) -> Result<u32, Reason> {
+pub fn write_ipv4(
+    ctx: &XdpContext,
+    src: [u8; 4],
+    dst: [u8; 4],
+    proto: u8,
+    tos: u8,
+    total: u16,
+    ttl: u8,
+) -> Result<u32, Reason> {
     // SAFETY: bounds checked by ptr_at.
     let ip = unsafe { &mut *ptr_at::<Ipv4Hdr>(ctx, ETH_LEN).map_err(|_| Reason::DropEncapFailed)? };
     let addrs = csum::sum4(src) + csum::sum4(dst);
-    let sum = 0x4500 + tos as u32 + total as u32 + 0x4000 + ((ttl as u32) << 8 | proto as u32) + addrs;
+    let sum =
+        0x4500 + tos as u32 + total as u32 + 0x4000 + ((ttl as u32) << 8 | proto as u32) + addrs;
     ip.vihl = 0x45;
     ip.tos = tos;
     ip.tot_len = total.to_be_bytes();
@@ -149,7 +183,12 @@ pub fn write_ipv6(
 ) -> Result<u32, Reason> {
     // SAFETY: bounds checked by ptr_at.
     let ip = unsafe { &mut *ptr_at::<Ipv6Hdr>(ctx, ETH_LEN).map_err(|_| Reason::DropEncapFailed)? };
-    ip.vcf = [0x60 | (tc >> 4), (tc << 4) | ((label >> 16) as u8 & 0x0f), (label >> 8) as u8, label as u8];
+    ip.vcf = [
+        0x60 | (tc >> 4),
+        (tc << 4) | ((label >> 16) as u8 & 0x0f),
+        (label >> 8) as u8,
+        label as u8,
+    ];
     ip.payload_len = payload.to_be_bytes();
     ip.next_hdr = next;
     ip.hop_limit = hop;

@@ -12,9 +12,7 @@
 use super::encap::{self, ETH_LEN, ETH_P_IP, ETH_P_IPV6, IPV4_LEN, IPV6_LEN, UDP_LEN};
 use crate::{access::ptr_at, director::Action, stats};
 use aya_ebpf::programs::XdpContext;
-use lvs_common::{
-    FAMILY_V4, FlowKey, PROTO_UDP, Real, Reason, csum, flow_hash, gue_source_port,
-};
+use lvs_common::{FAMILY_V4, FlowKey, PROTO_UDP, Real, Reason, csum, flow_hash, gue_source_port};
 use network_types::udp::UdpHdr;
 
 const IPPROTO_ICMP: u8 = 1;
@@ -36,7 +34,15 @@ pub fn forward(ctx: &XdpContext, flow: &FlowKey, real: &Real) -> Result<Action, 
         }
         encap::push(ctx, GROW, real, ETH_P_IP)?;
         let total = inner.len.wrapping_add(GROW as u16);
-        sum = encap::write_ipv4(ctx, src, encap::addr4(real), PROTO_UDP, inner.tos, total, encap::ttl(cfg))?;
+        sum = encap::write_ipv4(
+            ctx,
+            src,
+            encap::addr4(real),
+            PROTO_UDP,
+            inner.tos,
+            total,
+            encap::ttl(cfg),
+        )?;
         udp_off = ETH_LEN + IPV4_LEN;
     } else {
         const GROW: usize = IPV6_LEN + UDP_LEN;
@@ -45,7 +51,16 @@ pub fn forward(ctx: &XdpContext, flow: &FlowKey, real: &Real) -> Result<Action, 
             return super::too_big::reply(ctx, flow.family, true, mtu - GROW as u32);
         }
         encap::push(ctx, GROW, real, ETH_P_IPV6)?;
-        sum = encap::write_ipv6(ctx, &src, &real.addr, PROTO_UDP, inner.tos, hash & 0xf_ffff, udp_len, encap::ttl(cfg))?;
+        sum = encap::write_ipv6(
+            ctx,
+            &src,
+            &real.addr,
+            PROTO_UDP,
+            inner.tos,
+            hash & 0xf_ffff,
+            udp_len,
+            encap::ttl(cfg),
+        )?;
         udp_off = ETH_LEN + IPV6_LEN;
     }
     let dport = real.tunnel_port;

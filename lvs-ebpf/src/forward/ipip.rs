@@ -22,14 +22,31 @@ pub fn forward(ctx: &XdpContext, flow: &FlowKey, real: &Real) -> Result<Action, 
         }
         encap::push(ctx, IPV4_LEN, real, ETH_P_IP)?;
         let total = inner.len.wrapping_add(IPV4_LEN as u16);
-        encap::write_ipv4(ctx, src, encap::addr4(real), IPPROTO_IPIP, inner.tos, total, encap::ttl(cfg))?;
+        encap::write_ipv4(
+            ctx,
+            src,
+            encap::addr4(real),
+            IPPROTO_IPIP,
+            inner.tos,
+            total,
+            encap::ttl(cfg),
+        )?;
     } else {
         let src = encap::source6(cfg, hash)?;
         if let Some(mtu) = encap::too_big(ctx, real, IPV6_LEN as u32) {
             return super::too_big::reply(ctx, flow.family, true, mtu - IPV6_LEN as u32);
         }
         encap::push(ctx, IPV6_LEN, real, ETH_P_IPV6)?;
-        encap::write_ipv6(ctx, &src, &real.addr, IPPROTO_IPV6, inner.tos, hash & 0xf_ffff, inner.len, encap::ttl(cfg))?;
+        encap::write_ipv6(
+            ctx,
+            &src,
+            &real.addr,
+            IPPROTO_IPV6,
+            inner.tos,
+            hash & 0xf_ffff,
+            inner.len,
+            encap::ttl(cfg),
+        )?;
     }
     stats::count(Reason::Encapsulated);
     super::egress(ctx, real)

@@ -56,14 +56,33 @@ fn reply4(ctx: &XdpContext, mtu: u16) -> Result<Action, Reason> {
         return Err(Reason::DropEncapFailed);
     }
     // SAFETY: bounds checked by ptr_at after both adjustments.
-    let frame = unsafe { &mut *ptr_at::<[u8; TOTAL]>(ctx, 0).map_err(|_| Reason::DropEncapFailed)? };
+    let frame =
+        unsafe { &mut *ptr_at::<[u8; TOTAL]>(ctx, 0).map_err(|_| Reason::DropEncapFailed)? };
     set_macs(frame, client_mac, our_mac);
     frame[12] = 0x08;
     frame[13] = 0x00;
     let total = (IPV4_LEN + ICMP_LEN + QUOTE4) as u16;
     let ip: [u8; IPV4_LEN] = [
-        0x45, 0xc0, (total >> 8) as u8, total as u8, 0, 0, 0, 0, 64, 1, 0, 0,
-        vip[0], vip[1], vip[2], vip[3], client[0], client[1], client[2], client[3],
+        0x45,
+        0xc0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        0,
+        0,
+        0,
+        64,
+        1,
+        0,
+        0,
+        vip[0],
+        vip[1],
+        vip[2],
+        vip[3],
+        client[0],
+        client[1],
+        client[2],
+        client[3],
     ];
     let mut sum = 0u32;
     let mut i = 0;
@@ -118,7 +137,8 @@ fn reply6(ctx: &XdpContext, mtu: u32) -> Result<Action, Reason> {
         return Err(Reason::DropEncapFailed);
     }
     // SAFETY: bounds checked by ptr_at after both adjustments.
-    let frame = unsafe { &mut *ptr_at::<[u8; TOTAL]>(ctx, 0).map_err(|_| Reason::DropEncapFailed)? };
+    let frame =
+        unsafe { &mut *ptr_at::<[u8; TOTAL]>(ctx, 0).map_err(|_| Reason::DropEncapFailed)? };
     set_macs(frame, client_mac, our_mac);
     frame[12] = 0x86;
     frame[13] = 0xdd;
@@ -137,7 +157,9 @@ fn reply6(ctx: &XdpContext, mtu: u32) -> Result<Action, Reason> {
     let mut i = 0;
     while i < 16 {
         frame[ip + 8 + i] = frame[QUOTED + 24 + i];
+        frame[ip + 9 + i] = frame[QUOTED + 25 + i];
         frame[ip + 24 + i] = frame[QUOTED + 8 + i];
+        frame[ip + 25 + i] = frame[QUOTED + 9 + i];
         addrs += u16::from_be_bytes([frame[QUOTED + 24 + i], frame[QUOTED + 25 + i]]) as u32
             + u16::from_be_bytes([frame[QUOTED + 8 + i], frame[QUOTED + 9 + i]]) as u32;
         i += 2;
