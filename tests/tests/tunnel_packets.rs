@@ -177,8 +177,7 @@ fn check_encapsulated(c: &Case, input: &[u8], out: &[u8], tos: u8) -> usize {
         V4(Ipv4Header),
         V6(Ipv6Header),
     }
-    let outer_ip;
-    if src.is_ipv4() {
+    let outer_ip = if src.is_ipv4() {
         assert_eq!(out[12..14], [0x08, 0x00], "{}: ethertype", c.name);
         let (h, _) = Ipv4Header::from_slice(&out[14..]).expect("outer IPv4 header");
         assert_eq!(h.header_len(), 20);
@@ -216,11 +215,7 @@ fn check_encapsulated(c: &Case, input: &[u8], out: &[u8], tos: u8) -> usize {
             "{}: outer destination is the real",
             c.name
         );
-        ip_len = 20;
-        outer_src = IpAddr::from(h.source);
-        udp_checksum = Some(Box::new(move |u, p| {
-            u.calc_checksum_ipv4(&h, p).expect("checksum")
-        }));
+        Outer::V4(h)
     } else {
         assert_eq!(out[12..14], [0x86, 0xdd], "{}: ethertype", c.name);
         let (h, _) = Ipv6Header::from_slice(&out[14..]).expect("outer IPv6 header");
@@ -257,12 +252,8 @@ fn check_encapsulated(c: &Case, input: &[u8], out: &[u8], tos: u8) -> usize {
             "{}: outer destination is the real",
             c.name
         );
-        ip_len = 40;
-        outer_src = IpAddr::from(h.source);
-        udp_checksum = Some(Box::new(move |u, p| {
-            u.calc_checksum_ipv6(&h, p).expect("checksum")
-        }));
-    }
+        Outer::V6(h)
+    };
     let ip_len = match outer_ip {
         Outer::V4(_) => 20,
         Outer::V6(_) => 40,
