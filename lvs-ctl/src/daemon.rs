@@ -532,6 +532,7 @@ async fn main_loop(config_path: &Path) -> Result<(), DaemonError> {
     };
     d.resolve_all(false).await;
     // Write the tables before attaching, so a first start never runs without them.
+    d.write_tunnel()?;
     let specs = d.specs();
     let report = d.tables.apply(&mut d.dp, &specs)?;
     if report.is_empty() {
@@ -662,6 +663,16 @@ async fn serve(stream: UnixStream, calls: mpsc::Sender<Call>) {
 }
 
 impl Daemon {
+    /// Writes the tunnel settings when they differ from the data plane's.
+    fn write_tunnel(&mut self) -> Result<(), ApplyError> {
+        let want = self.desired.global.tunnel.as_ref().map(|t| t.to_data_plane()).unwrap_or_default();
+        if self.dp.tunnel()? != want {
+            self.dp.set_tunnel(&want)?;
+            log::info!("tunnel settings written: {want:?}");
+        }
+        Ok(())
+    }
+
     fn specs(&self) -> Vec<ServiceSpec> {
         plan(&self.desired, &self.rt)
             .into_iter()
@@ -670,6 +681,7 @@ impl Daemon {
     }
 
     fn reconcile(&mut self, why: &str) -> Result<(), ApplyError> {
+        self.write_tunnel()?;
         let specs = self.specs();
         let report = self.tables.apply(&mut self.dp, &specs)?;
         if !report.is_empty() {
