@@ -665,7 +665,13 @@ async fn serve(stream: UnixStream, calls: mpsc::Sender<Call>) {
 impl Daemon {
     /// Writes the tunnel settings when they differ from the data plane's.
     fn write_tunnel(&mut self) -> Result<(), ApplyError> {
-        let want = self.desired.global.tunnel.as_ref().map(|t| t.to_data_plane()).unwrap_or_default();
+        let want = self
+            .desired
+            .global
+            .tunnel
+            .as_ref()
+            .map(|t| t.to_data_plane())
+            .unwrap_or_default();
         if self.dp.tunnel()? != want {
             self.dp.set_tunnel(&want)?;
             log::info!("tunnel settings written: {want:?}");

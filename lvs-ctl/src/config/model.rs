@@ -153,7 +153,10 @@ pub struct Tunnel {
     #[serde(default, skip_serializing_if = "is_default")]
     pub vary_bits_v6: u8,
     /// TTL / hop limit of the outer header (1..=255; default 64).
-    #[serde(default = "default_tunnel_ttl", skip_serializing_if = "is_default_tunnel_ttl")]
+    #[serde(
+        default = "default_tunnel_ttl",
+        skip_serializing_if = "is_default_tunnel_ttl"
+    )]
     pub ttl: u8,
 }
 
@@ -168,8 +171,17 @@ fn is_default_tunnel_ttl(v: &u8) -> bool {
 impl Tunnel {
     /// The data plane's form of these settings.
     pub fn to_data_plane(&self) -> lvs_common::TunnelConfig {
-        let mask = |bits: u8| if bits == 0 { 0u32 } else { u32::MAX >> (32 - bits as u32) };
-        let mut cfg = lvs_common::TunnelConfig { ttl: self.ttl, ..Default::default() };
+        let mask = |bits: u8| {
+            if bits == 0 {
+                0u32
+            } else {
+                u32::MAX >> (32 - bits as u32)
+            }
+        };
+        let mut cfg = lvs_common::TunnelConfig {
+            ttl: self.ttl,
+            ..Default::default()
+        };
         if let Some(a) = self.source_v4 {
             cfg.source4 = a.octets();
             cfg.vary4 = mask(self.vary_bits_v4.min(16)).to_be_bytes();
