@@ -157,7 +157,12 @@ fn sweep_leftovers() {
             return false;
         };
         let pid: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-        !pid.is_empty() && !std::path::Path::new("/proc").join(&pid).exists()
+        // Gone, or a zombie nobody reaped yet (the state follows the command in parentheses).
+        !pid.is_empty()
+            && std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |st| {
+                st.rsplit_once(") ")
+                    .is_some_and(|(_, rest)| rest.starts_with('Z'))
+            })
     };
     let entries = |dir: &str| -> Vec<String> {
         std::fs::read_dir(dir)
@@ -191,28 +196,43 @@ fn sweep_leftovers() {
     }
 }
 
-struct Demo<'a> {
-    opts: &'a Opts,
-    lab: &'a Lab,
-    daemon: &'a LabDaemon,
-    step: u32,
+/// Paced output: numbered steps and pauses (none with `--fast`).
+struct Pace {
+    fast: bool,
+    step: std::cell::Cell<u32>,
 }
 
 const STEPS: u32 = 7;
 
-impl Demo<'_> {
+impl Pace {
     fn pause(&self, secs: f64) {
         let _ = std::io::stdout().flush();
-        if !self.opts.fast {
+        if !self.fast {
             std::thread::sleep(Duration::from_secs_f64(secs));
         }
     }
 
-    fn step(&mut self, title: &str) {
-        self.step += 1;
+    fn step(&self, title: &str) {
+        self.step.set(self.step.get() + 1);
         println!();
-        println!("── [{}/{STEPS}] {title} ", self.step);
+        println!("── [{}/{STEPS}] {title}", self.step.get());
         self.pause(0.6);
+    }
+}
+
+struct Demo<'a> {
+    pace: &'a Pace,
+    lab: &'a Lab,
+    daemon: &'a LabDaemon,
+}
+
+impl Demo<'_> {
+    fn pause(&self, secs: f64) {
+        self.pace.pause(secs);
+    }
+
+    fn step(&self, title: &str) {
+        self.pace.step(title);
     }
 
     /// `lvs-ctl ARGS` against the daemon, shown as the operator would type it.
@@ -245,21 +265,18 @@ impl Demo<'_> {
             .lab
             .client
             .enter(|| http_many(addr, n, REQUEST_TIMEOUT));
-        Tally::of(
-            self.lab,
-            answers.into_iter().map(|a| a.ok()),
-            t.elapsed(),
-        )
+        let took = t.elapsed();
+        Tally::of(self.lab, vip, answers.into_iter().map(|a| a.ok()), took)
     }
 
     fn show_http(&self, vip: IpAddr, n: usize, title: &str) -> Tally {
         let tally = self.http_round(vip, n);
         println!(
-            "\n{title}: {n} HTTP GETs to http://{}/ on fresh connections ({:.2} s)",
+            "\n{title}: {n} HTTP GETs to http://{}/, each on a new connection ({} ms)",
             SocketAddr::new(vip, HTTP_PORT),
-            tally.took.as_secs_f64()
+            tally.took.as_millis()
         );
-        tally.print(self.lab);
+        tally.print();
         self.pause(1.5);
         tally
     }
@@ -307,15 +324,28 @@ impl Demo<'_> {
 
 /// Where a round of requests went.
 struct Tally {
+    /// Answers per real name, with the real's address in the VIP's family.
     per_real: BTreeMap<String, usize>,
+    addrs: BTreeMap<String, IpAddr>,
     failed: usize,
     took: Duration,
 }
 
 impl Tally {
-    fn of(lab: &Lab, answers: impl Iterator<Item = Option<String>>, took: Duration) -> Self {
+    fn of(
+        lab: &Lab,
+        vip: IpAddr,
+        answers: impl Iterator<Item = Option<String>>,
+        took: Duration,
+    ) -> Self {
         let mut per_real: BTreeMap<String, usize> =
             lab.reals.iter().map(|r| (r.name.clone(), 0)).collect();
+        let addrs = lab
+            .reals
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.name.clone(), lab.real_addr(i, vip)))
+            .collect();
         let mut failed = 0;
         for a in answers {
             match a {
@@ -325,6 +355,7 @@ impl Tally {
         }
         Tally {
             per_real,
+            addrs,
             failed,
             took,
         }
@@ -334,28 +365,29 @@ impl Tally {
         self.per_real.values().sum::<usize>() + self.failed
     }
 
-    fn print(&self, lab: &Lab) {
+    fn print(&self) {
         const WIDTH: usize = 40;
         let total = self.total().max(1);
         let max = self.per_real.values().copied().max().unwrap_or(0).max(1);
         println!(
-            "  {:<8} {:<12} {:>8} {:>6}",
+            "  {:<8} {:<14} {:>8} {:>6}",
             "real", "address", "answers", "share"
         );
         for (name, &n) in &self.per_real {
-            let addr = lab
-                .real_index(name)
-                .map(|i| lab.reals[i].addr4.to_string())
+            let addr = self
+                .addrs
+                .get(name)
+                .map(|a| a.to_string())
                 .unwrap_or_default();
             let bar = "█".repeat(n * WIDTH / max);
             println!(
-                "  {name:<8} {addr:<12} {n:>8} {:>5.1}%  {bar}",
+                "  {name:<8} {addr:<14} {n:>8} {:>5.1}%  {bar}",
                 100.0 * n as f64 / total as f64
             );
         }
         if self.failed > 0 {
             println!(
-                "  {:<8} {:<12} {:>8} {:>5.1}%",
+                "  {:<8} {:<14} {:>8} {:>5.1}%",
                 "failed",
                 "",
                 self.failed,
@@ -394,14 +426,11 @@ fn run(opts: &Opts, teardown: Teardown) -> Result<()> {
     println!("lvs demo: an XDP layer-4 director with direct routing, in network namespaces");
     println!("(everything below runs in namespaces named {name}-*, and is removed at the end)");
 
-    let mut demo_step = 0u32;
-    let mut step = |title: &str| {
-        demo_step += 1;
-        println!();
-        println!("── [{demo_step}/{STEPS}] {title} ");
+    let pace = Pace {
+        fast: opts.fast,
+        step: Default::default(),
     };
-
-    step("Building the lab");
+    pace.step("Building the lab");
     let t = Instant::now();
     let lab = Lab::builder()
         .prefix(&name)
@@ -429,11 +458,9 @@ fn run(opts: &Opts, teardown: Teardown) -> Result<()> {
     println!();
     println!("  VIPs {VIP4} and {VIP6} live on the reals' loopback (arp_ignore=1, arp_announce=2);");
     println!("  the client reaches them through the director, the reals answer it directly.");
-    if !opts.fast {
-        std::thread::sleep(Duration::from_millis(1500));
-    }
+    pace.pause(1.5);
 
-    step("Starting services on the reals");
+    pace.step("Starting services on the reals");
     let host = ServiceHost::new().context("starting the servers' runtime")?;
     let mut web: Vec<Option<Served>> = Vec::new();
     let mut echo: Vec<Served> = Vec::new();
@@ -462,18 +489,11 @@ fn run(opts: &Opts, teardown: Teardown) -> Result<()> {
     let cfg = config(&lab, &daemon);
     daemon.write_config(&cfg);
 
-    let mut demo = Demo {
-        opts,
-        lab: &lab,
-        daemon: &daemon,
-        step: demo_step,
-    };
-    demo.pause(1.0);
-    demo.step("Starting lvs-ctl daemon with this configuration");
+    pace.pause(1.0);
+    pace.step("Starting lvs-ctl daemon with this configuration");
     for line in cfg.lines() {
         println!("  │ {line}");
     }
-    drop(demo);
     daemon.start();
     let t = Instant::now();
     let ready = daemon
@@ -485,11 +505,10 @@ fn run(opts: &Opts, teardown: Teardown) -> Result<()> {
             )
         })?;
     let _ = ready;
-    let mut demo = Demo {
-        opts,
+    let demo = Demo {
+        pace: &pace,
         lab: &lab,
         daemon: &daemon,
-        step: demo_step + 1,
     };
     println!(
         "\n  daemon up, every real resolved and passing its check after {:.1} s",
@@ -527,15 +546,10 @@ fn run(opts: &Opts, teardown: Teardown) -> Result<()> {
         .filter(|f| f.iter().all(|a| a.is_some() && *a == f[0]))
         .count();
     println!(
-        "\nUDP: {flows} flows to {udp_addr}, {per_flow} datagrams each ({:.2} s); every flow stays on one real: {sticky}/{flows}",
-        t.elapsed().as_secs_f64()
+        "\nUDP: {flows} flows to {udp_addr}, {per_flow} datagrams each ({} ms); flows answered by one real throughout: {sticky}/{flows}",
+        t.elapsed().as_millis()
     );
-    Tally::of(
-        &lab,
-        udp.iter().map(|f| f[0].clone()),
-        t.elapsed(),
-    )
-    .print(&lab);
+    Tally::of(&lab, vip4, udp.iter().map(|f| f[0].clone()), t.elapsed()).print();
     if sticky != flows {
         bail!("{} UDP flows were answered by more than one real or not at all", flows - sticky);
     }
@@ -585,7 +599,8 @@ fn run(opts: &Opts, teardown: Teardown) -> Result<()> {
     }
     demo.lvs_ctl(&["list", "--stats", "--exact"])?;
 
-    demo.step("Cleaning up");
+    pace.step("Cleaning up");
+    drop(demo);
     daemon.stop();
     drop(web);
     drop(echo);
