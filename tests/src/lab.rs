@@ -397,7 +397,14 @@ impl LabBuilder {
             let sw = new_ns("switch", "s");
             sw.ip(&["link", "add", "br0", "type", "bridge", "stp_state", "0"]);
             sw.ip(&["link", "set", "br0", "up"]);
-            veth(&client, "c1", CLIENT_RETURN_MAC, &sw, "s0", switch_port_mac(0));
+            veth(
+                &client,
+                "c1",
+                CLIENT_RETURN_MAC,
+                &sw,
+                "s0",
+                switch_port_mac(0),
+            );
             sw.ip(&["link", "set", "s0", "master", "br0"]);
             client.ip(&["addr", "add", &format!("{CLIENT_RETURN4}/24"), "dev", "c1"]);
             client.ip(&[
@@ -628,8 +635,7 @@ impl LabDaemon {
     pub fn new(lab: &Lab, name: &str, program: impl Into<PathBuf>, prefix: &[&str]) -> Self {
         let dir = std::env::temp_dir().join(name);
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)
-            .unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
         let socket = PathBuf::from(format!("/run/{name}.sock"));
         let pins = PathBuf::from(format!("/sys/fs/bpf/{name}"));
         lab.teardown.path(&dir);
@@ -830,9 +836,9 @@ impl LabDaemon {
 /// check (not merely unknown).
 pub fn all_ready(l: &lvs_ctl::api::Listing, healthy: bool) -> bool {
     l.services.iter().all(|s| {
-        s.reals.iter().all(|r| {
-            r.resolved && (!healthy || r.health == lvs_ctl::api::Health::Up)
-        })
+        s.reals
+            .iter()
+            .all(|r| r.resolved && (!healthy || r.health == lvs_ctl::api::Health::Up))
     })
 }
 

@@ -21,7 +21,13 @@ use std::{
 fn http_in_dr_mode_bypasses_the_director(tag: &str, vip: IpAddr) {
     const N: usize = 30;
     let mut w = WebLab::new(tag, 3);
-    let svc = w.service(vip, HTTP_PORT, "tcp", &http_check(1000), &[(0, 1), (1, 1), (2, 1)]);
+    let svc = w.service(
+        vip,
+        HTTP_PORT,
+        "tcp",
+        &http_check(1000),
+        &[(0, 1), (1, 1), (2, 1)],
+    );
     w.start(&[svc]);
 
     // Opened before the traffic: they see every frame from now on.
@@ -40,7 +46,10 @@ fn http_in_dr_mode_bypasses_the_director(tag: &str, vip: IpAddr) {
         let body = a
             .as_ref()
             .unwrap_or_else(|e| panic!("request {i} to {vip}: {e}\n{}", w.daemon.log()));
-        assert!(names.contains(body), "request {i}: body {body:?} names no real");
+        assert!(
+            names.contains(body),
+            "request {i}: body {body:?} names no real"
+        );
         seen.insert(body.clone());
     }
     assert!(seen.len() >= 2, "{N} connections all went to {seen:?}");
@@ -70,7 +79,10 @@ fn http_in_dr_mode_bypasses_the_director(tag: &str, vip: IpAddr) {
     // The director scheduled exactly the client's connections, each once.
     let l = w.daemon.listing().expect("listing");
     let s = &l.services[0];
-    assert_eq!(s.stats.conns, N as u64, "connections the director scheduled");
+    assert_eq!(
+        s.stats.conns, N as u64,
+        "connections the director scheduled"
+    );
     assert_eq!(
         s.reals.iter().map(|r| r.stats.conns).sum::<u64>(),
         N as u64,
@@ -100,7 +112,13 @@ fn new_connections_share_out_by_weight_1_1_2() {
     const TOLERANCE: i64 = 40;
     let mut w = WebLab::new("wgt", 3);
     let vip = vip4();
-    let svc = w.service(vip, HTTP_PORT, "tcp", &http_check(1000), &[(0, 1), (1, 1), (2, 2)]);
+    let svc = w.service(
+        vip,
+        HTTP_PORT,
+        "tcp",
+        &http_check(1000),
+        &[(0, 1), (1, 1), (2, 2)],
+    );
     w.start(&[svc]);
     let answers = w.http(vip, N);
     let mut per_real: BTreeMap<String, i64> = w.names().into_iter().map(|n| (n, 0)).collect();

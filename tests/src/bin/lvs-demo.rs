@@ -15,7 +15,7 @@ use anyhow::{Context, Result, bail};
 use lvs_ctl::api::{Health, Listing};
 use lvs_tests::lab::{
     self, CLIENT_RETURN4, Lab, LabDaemon, Teardown, VIP4, VIP6,
-    serve::{ServiceHost, Served, http_many, udp_ask, udp_flow},
+    serve::{Served, ServiceHost, http_many, udp_ask, udp_flow},
 };
 use std::{
     collections::BTreeMap,
@@ -456,7 +456,9 @@ fn run(opts: &Opts, teardown: Teardown) -> Result<()> {
     }
     println!("      └─ c1 {CLIENT_RETURN4} ── switch (bridge) ── rb of every real   (replies)");
     println!();
-    println!("  VIPs {VIP4} and {VIP6} live on the reals' loopback (arp_ignore=1, arp_announce=2);");
+    println!(
+        "  VIPs {VIP4} and {VIP6} live on the reals' loopback (arp_ignore=1, arp_announce=2);"
+    );
     println!("  the client reaches them through the director, the reals answer it directly.");
     pace.pause(1.5);
 
@@ -465,9 +467,9 @@ fn run(opts: &Opts, teardown: Teardown) -> Result<()> {
     let mut web: Vec<Option<Served>> = Vec::new();
     let mut echo: Vec<Served> = Vec::new();
     for r in &lab.reals {
-        web.push(Some(host.http(&r.ns, &r.name, HTTP_PORT).with_context(|| {
-            format!("starting the web server of {}", r.name)
-        })?));
+        web.push(Some(host.http(&r.ns, &r.name, HTTP_PORT).with_context(
+            || format!("starting the web server of {}", r.name),
+        )?));
         let addrs = [
             VIP4.parse::<IpAddr>().context("VIP4")?,
             VIP6.parse().context("VIP6")?,
@@ -497,7 +499,9 @@ fn run(opts: &Opts, teardown: Teardown) -> Result<()> {
     daemon.start();
     let t = Instant::now();
     let ready = daemon
-        .try_wait(Duration::from_secs(20), |l: &Listing| lab::all_ready(l, true))
+        .try_wait(Duration::from_secs(20), |l: &Listing| {
+            lab::all_ready(l, true)
+        })
         .with_context(|| {
             format!(
                 "the daemon did not get every real resolved and healthy within 20 s\n{}",
@@ -535,7 +539,11 @@ fn run(opts: &Opts, teardown: Teardown) -> Result<()> {
         (0..flows)
             .map(|f| match udp_flow(udp_addr, REQUEST_TIMEOUT) {
                 Ok(s) => (0..per_flow)
-                    .map(|k| udp_ask(&s, &format!("flow {f} datagram {k}")).ok().flatten())
+                    .map(|k| {
+                        udp_ask(&s, &format!("flow {f} datagram {k}"))
+                            .ok()
+                            .flatten()
+                    })
                     .collect(),
                 Err(_) => vec![None; per_flow],
             })
@@ -551,7 +559,10 @@ fn run(opts: &Opts, teardown: Teardown) -> Result<()> {
     );
     Tally::of(&lab, vip4, udp.iter().map(|f| f[0].clone()), t.elapsed()).print();
     if sticky != flows {
-        bail!("{} UDP flows were answered by more than one real or not at all", flows - sticky);
+        bail!(
+            "{} UDP flows were answered by more than one real or not at all",
+            flows - sticky
+        );
     }
     demo.pause(1.5);
     demo.lvs_ctl(&["list", "--stats", "--exact"])?;
@@ -587,7 +598,10 @@ fn run(opts: &Opts, teardown: Teardown) -> Result<()> {
         host.http(&victim.ns, &victim.name, HTTP_PORT)
             .with_context(|| format!("restarting the web server of {}", victim.name))?,
     );
-    println!("  {} serving again; rise 2: back within about 3 s", victim.name);
+    println!(
+        "  {} serving again; rise 2: back within about 3 s",
+        victim.name
+    );
     demo.wait_health(t, Health::Up, Duration::from_secs(10))?;
     let back = demo.show_http(vip4, opts.requests, "Back");
     if back.per_real.get(&victim.name).copied().unwrap_or(0) == 0 || back.failed > 0 {

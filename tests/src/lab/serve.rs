@@ -218,8 +218,10 @@ pub fn http_get(addr: SocketAddr, timeout: Duration) -> io::Result<String> {
     };
     s.set_write_timeout(Some(timeout))?;
     s.write_all(
-        format!("GET / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: lvs-lab\r\nConnection: close\r\n\r\n")
-            .as_bytes(),
+        format!(
+            "GET / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: lvs-lab\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
     )?;
     let mut resp = Vec::new();
     let mut buf = [0u8; 4096];
@@ -316,7 +318,12 @@ pub fn udp_ask(s: &UdpSocket, payload: &str) -> io::Result<Option<String>> {
     for _ in 0..8 {
         let n = match s.recv(&mut buf) {
             Ok(n) => n,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 return Ok(None);
             }
             Err(e) => return Err(e),

@@ -7,7 +7,7 @@
 use lvs_tests::{
     lab::{
         Lab, LabDaemon, VIP4, VIP6, all_ready,
-        serve::{ServiceHost, Served, http_many},
+        serve::{Served, ServiceHost, http_many},
     },
     require_root, unique,
 };
@@ -99,11 +99,10 @@ impl WebLab {
         );
         self.daemon.write_config(&yaml);
         self.daemon.start();
-        self.daemon.wait(
-            Duration::from_secs(20),
-            "every real resolved and up",
-            |l| all_ready(l, true),
-        );
+        self.daemon
+            .wait(Duration::from_secs(20), "every real resolved and up", |l| {
+                all_ready(l, true)
+            });
     }
 
     /// `n` HTTP requests to `vip:80` on fresh connections from the client.
