@@ -301,17 +301,22 @@ impl Demo<'_> {
         let deadline = since + limit;
         loop {
             let events = self.daemon_events(&needle);
-            if events.len() > before {
+            // The daemon logs the verdict before it writes the tables; it answers `list` only
+            // once it has (one task does both, in turn), so the listing is the sure sign.
+            let listed = self
+                .daemon
+                .listing()
+                .and_then(|l| lab::health_of(&l, &svc, addr));
+            if events.len() > before && listed == Some(state) {
                 let took = since.elapsed();
                 println!("  daemon: {}", events[events.len() - 1].trim());
-                println!("  ({:.1} s after the change)", took.as_secs_f64());
+                println!(
+                    "  ({:.1} s after the change; `lvs-ctl list` shows it {state})",
+                    took.as_secs_f64()
+                );
                 return Ok(());
             }
             if Instant::now() > deadline {
-                let listed = self
-                    .daemon
-                    .listing()
-                    .and_then(|l| lab::health_of(&l, &svc, addr));
                 bail!(
                     "the daemon did not report {addr} {state} within {limit:?} (listing says {listed:?})\n{}",
                     self.daemon.log()
@@ -614,7 +619,6 @@ fn run(opts: &Opts, teardown: Teardown) -> Result<()> {
     demo.lvs_ctl(&["list", "--stats", "--exact"])?;
 
     pace.step("Cleaning up");
-    drop(demo);
     daemon.stop();
     drop(web);
     drop(echo);
