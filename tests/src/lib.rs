@@ -77,10 +77,15 @@ pub const XDP_REDIRECT: u32 = 4;
 
 impl Harness {
     pub fn new(tag: &str) -> Self {
+        Self::with_conn_table(tag, 65536)
+    }
+
+    /// A harness whose connection table holds `conns` entries.
+    pub fn with_conn_table(tag: &str, conns: u32) -> Self {
         require_root();
         let pins = PinDir::new(tag);
         let mut opts = LoadOptions::new(&pins.0);
-        opts.conn_table_size = 65536;
+        opts.conn_table_size = conns;
         let dp = Dataplane::load(&opts).expect("load lvs_director");
         Harness {
             dp,
