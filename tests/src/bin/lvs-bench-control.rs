@@ -11,6 +11,7 @@ use lvs_ctl::{
     maglev,
 };
 use lvs_tests::{PinDir, lab::*, require_root, unique};
+use lvs_tests::bench::{Figure, Section, Target};
 use std::{
     fmt::Write as _,
     process::{Child, Command, Stdio},
@@ -201,44 +202,52 @@ fn ring_ops() -> Result<(Duration, Duration)> {
 fn main() -> Result<()> {
     require_root();
     let mut md = String::new();
-    writeln!(md, "## Control plane\n")?;
+    let mut figures = Vec::new();
+    let mut row = |md: &mut String, name: String, method: &str, value: f64, target: Option<f64>| -> Result<()> {
+        let t = target.map(|t| Target::at_most(t, "ms", value, "#3"));
+        let (tcol, met) = match &t {
+            Some(t) => (format!("{}", t.value), if t.met() { "yes" } else { "**no**" }),
+            None => (String::new(), ""),
+        };
+        writeln!(md, "| {name} | {value:.2} | {tcol} | {met} |")?;
+        figures.push(Figure {
+            name,
+            value,
+            unit: "ms".into(),
+            spread: None,
+            rounds: None,
+            method: method.into(),
+            compared_to: None,
+            target: t,
+        });
+        Ok(())
+    };
     writeln!(md, "| measure | median ms | target ms | met |")?;
     writeln!(md, "|---|---:|---:|:---:|")?;
     for (n, target) in [(10, 10.0), (100, 10.0), (1000, 2.0)] {
-        let m = ms(maglev_build(n));
-        let met = if m <= target { "yes" } else { "no" };
-        writeln!(
-            md,
-            "| Maglev build, 65537 slots, {n} reals (median of {BUILDS}) | {m:.2} | {target} | {met} |"
-        )?;
+        let name = format!("Maglev build, 65537 slots, {n} reals (median of {BUILDS})");
+        row(&mut md, name, "lvs_ctl::maglev::build, wall clock", ms(maglev_build(n)), Some(target))?;
     }
     let (write, clear) = ring_ops()?;
-    writeln!(
-        md,
-        "| kernel: install a 65537-slot table in an outer slot (`write_ring`) | {:.2} | | |",
-        ms(write)
-    )?;
-    writeln!(
-        md,
-        "| kernel: clear an outer slot (`clear_ring`) | {:.2} | | |",
-        ms(clear)
-    )?;
+    row(&mut md, "kernel: write a 65537-slot table into a slot (`write_ring`)".into(), "wall clock", ms(write), None)?;
+    row(&mut md, "kernel: clear an outer slot (`clear_ring`)".into(), "wall clock", ms(clear), None)?;
     let (cli, call) = cli_to_maps()?;
-    writeln!(
-        md,
-        "| `lvs-ctl real edit --weight` to maps updated (process start included, median of {CHANGES}) | {:.2} | 10 | {} |",
+    row(
+        &mut md,
+        format!("`lvs-ctl real edit --weight` to maps updated (process start included, median of {CHANGES})"),
+        "wall clock from spawning lvs-ctl to the new table in the kernel",
         ms(cli),
-        if ms(cli) <= 10.0 { "yes" } else { "no" }
+        Some(10.0),
     )?;
-    writeln!(
-        md,
-        "| API request to maps updated (median of {CHANGES}) | {:.2} | 10 | {} |",
+    row(
+        &mut md,
+        format!("API request to maps updated (median of {CHANGES})"),
+        "wall clock from the socket request to the new table in the kernel",
         ms(call),
-        if ms(call) <= 10.0 { "yes" } else { "no" }
+        Some(10.0),
     )?;
     println!("{md}");
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
-    std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("control.md"), &md)?;
+    let section = Section { name: "control".into(), title: "Control plane".into(), markdown: md, figures };
+    section.write()?;
     Ok(())
 }

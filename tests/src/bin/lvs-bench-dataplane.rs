@@ -365,7 +365,7 @@ fn main() -> Result<()> {
             h.counter(Reason::ConnNew),
             scheduled(&h),
         );
-        let mut t: Vec<Vec<f64>> = vec![Vec::with_capacity(shots); 11];
+        let mut t: Vec<Vec<f64>> = (0..11).map(|_| Vec::with_capacity(shots)).collect();
         for i in 0..shots {
             let m = &many[(start + i) % many.len()];
             t[0].push(timed(null, m, 1, XDP_PASS)?);
