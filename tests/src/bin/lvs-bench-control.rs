@@ -229,7 +229,7 @@ fn main() -> Result<()> {
         row(&mut md, name, "lvs_ctl::maglev::build, wall clock", ms(maglev_build(n)), Some(target))?;
     }
     let (write, clear) = ring_ops()?;
-    row(&mut md, "kernel: write a 65537-slot table into a slot (`write_ring`)".into(), "wall clock", ms(write), None)?;
+    row(&mut md, "kernel: install a 65537-slot table into an empty outer slot (a service's first table; changes rewrite in place)".into(), "wall clock", ms(write), None)?;
     row(&mut md, "kernel: clear an outer slot (`clear_ring`)".into(), "wall clock", ms(clear), None)?;
     let (cli, call) = cli_to_maps()?;
     row(
