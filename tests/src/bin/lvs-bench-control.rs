@@ -10,8 +10,8 @@ use lvs_ctl::{
     dataplane::{Dataplane, LoadOptions},
     maglev,
 };
-use lvs_tests::{PinDir, lab::*, require_root, unique};
 use lvs_tests::bench::{Figure, Section, Target};
+use lvs_tests::{PinDir, lab::*, require_root, unique};
 use std::{
     fmt::Write as _,
     process::{Child, Command, Stdio},
@@ -203,10 +203,18 @@ fn main() -> Result<()> {
     require_root();
     let mut md = String::new();
     let mut figures = Vec::new();
-    let mut row = |md: &mut String, name: String, method: &str, value: f64, target: Option<f64>| -> Result<()> {
+    let mut row = |md: &mut String,
+                   name: String,
+                   method: &str,
+                   value: f64,
+                   target: Option<f64>|
+     -> Result<()> {
         let t = target.map(|t| Target::at_most(t, "ms", value, "#3"));
         let (tcol, met) = match &t {
-            Some(t) => (format!("{}", t.value), if t.met() { "yes" } else { "**no**" }),
+            Some(t) => (
+                format!("{}", t.value),
+                if t.met() { "yes" } else { "**no**" },
+            ),
             None => (String::new(), ""),
         };
         writeln!(md, "| {name} | {value:.2} | {tcol} | {met} |")?;
@@ -226,15 +234,29 @@ fn main() -> Result<()> {
     writeln!(md, "|---|---:|---:|:---:|")?;
     for (n, target) in [(10, 10.0), (100, 10.0), (1000, 2.0)] {
         let name = format!("Maglev build, 65537 slots, {n} reals (median of {BUILDS})");
-        row(&mut md, name, "lvs_ctl::maglev::build, wall clock", ms(maglev_build(n)), Some(target))?;
+        row(
+            &mut md,
+            name,
+            "lvs_ctl::maglev::build, wall clock",
+            ms(maglev_build(n)),
+            Some(target),
+        )?;
     }
     let (write, clear) = ring_ops()?;
     row(&mut md, "kernel: install a 65537-slot table into an empty outer slot (a service's first table; changes rewrite in place)".into(), "wall clock", ms(write), None)?;
-    row(&mut md, "kernel: clear an outer slot (`clear_ring`)".into(), "wall clock", ms(clear), None)?;
+    row(
+        &mut md,
+        "kernel: clear an outer slot (`clear_ring`)".into(),
+        "wall clock",
+        ms(clear),
+        None,
+    )?;
     let (cli, call) = cli_to_maps()?;
     row(
         &mut md,
-        format!("`lvs-ctl real edit --weight` to maps updated (process start included, median of {CHANGES})"),
+        format!(
+            "`lvs-ctl real edit --weight` to maps updated (process start included, median of {CHANGES})"
+        ),
         "wall clock from spawning lvs-ctl to the new table in the kernel",
         ms(cli),
         Some(10.0),
@@ -247,7 +269,12 @@ fn main() -> Result<()> {
         Some(10.0),
     )?;
     println!("{md}");
-    let section = Section { name: "control".into(), title: "Control plane".into(), markdown: md, figures };
+    let section = Section {
+        name: "control".into(),
+        title: "Control plane".into(),
+        markdown: md,
+        figures,
+    };
     section.write()?;
     Ok(())
 }
