@@ -210,6 +210,13 @@ pub enum Import {
         /// Write the YAML here instead of stdout.
         #[arg(short = 'o', long)]
         output: Option<PathBuf>,
+        /// Outer IPv4 source of tunnelled packets (ldirectord's `ipip` reals need one; the
+        /// kernel's IPVS used the director's address, lvs asks).
+        #[arg(long)]
+        tunnel_source_v4: Option<std::net::Ipv4Addr>,
+        /// Outer IPv6 source of tunnelled packets.
+        #[arg(long)]
+        tunnel_source_v6: Option<std::net::Ipv6Addr>,
     },
 }
 
@@ -395,10 +402,25 @@ pub fn run(cli: Cli) -> Result<()> {
             println!("{}: valid, {} service(s)", file.display(), c.services.len());
             Ok(())
         }
-        Command::Import(Import::Ldirectord { file, output }) => {
+        Command::Import(Import::Ldirectord {
+            file,
+            output,
+            tunnel_source_v4,
+            tunnel_source_v6,
+        }) => {
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            let import = config::import_ldirectord(&text)
+            let tunnel = (tunnel_source_v4.is_some() || tunnel_source_v6.is_some()).then(|| {
+                config::Tunnel {
+                    source_v4: *tunnel_source_v4,
+                    source_v6: *tunnel_source_v6,
+                    gue_port: lvs_common::DEFAULT_GUE_PORT,
+                    vary_bits_v4: 0,
+                    vary_bits_v6: 0,
+                    ttl: lvs_common::DEFAULT_TUNNEL_TTL,
+                }
+            });
+            let import = config::import_ldirectord_with(&text, tunnel)
                 .with_context(|| format!("importing {}", file.display()))?;
             for w in &import.warnings {
                 eprintln!("{}: {w}", file.display());

@@ -56,7 +56,16 @@ impl fmt::Display for Warning {
 /// cannot be made valid is [`ConfigError::Invalid`], each fault's path starting with the line
 /// it comes from.
 pub fn import_ldirectord(text: &str) -> Result<Import, ConfigError> {
-    let mut parser = Parser::default();
+    import_ldirectord_with(text, None)
+}
+
+/// As [`import_ldirectord`], with the tunnel settings ldirectord never had (the outer source
+/// addresses `ipip` reals need) given by the caller.
+pub fn import_ldirectord_with(text: &str, tunnel: Option<Tunnel>) -> Result<Import, ConfigError> {
+    let mut parser = Parser {
+        tunnel,
+        ..Parser::default()
+    };
     parser.read(text)?;
     parser.build()
 }
@@ -74,6 +83,8 @@ struct Parser {
     fallback: Setting<String>,
     fallback6: Setting<String>,
     virtuals: Vec<Virtual>,
+    /// Given by the caller (ldirectord has no such setting).
+    tunnel: Option<Tunnel>,
 }
 
 /// Settings that ldirectord reads both globally and per virtual service.
@@ -431,6 +442,7 @@ impl Parser {
 
     fn build(mut self) -> Result<Import, ConfigError> {
         let mut global = Global::new(vec!["eth0".into()]);
+        global.tunnel = self.tunnel.clone();
         self.warn(
             0,
             "ldirectord has no equivalent of global.interfaces: set to [eth0]; set it to the \

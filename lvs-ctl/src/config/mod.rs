@@ -22,7 +22,7 @@ mod tests;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use ldirectord::{Import, Warning, import_ldirectord};
+pub use ldirectord::{Import, Warning, import_ldirectord, import_ldirectord_with};
 pub use model::*;
 
 /// Why a configuration could not be had.

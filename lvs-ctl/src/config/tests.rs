@@ -798,6 +798,22 @@ fn ipip_without_tunnel_source_fails_naming_the_line() {
     }
 }
 
+#[test]
+fn ipip_imports_with_a_tunnel_source_given() {
+    let text = std::fs::read_to_string(testdata("testdata/ldirectord/tunnel.cf")).expect("fixture");
+    let tunnel = Tunnel {
+        source_v4: Some("198.18.250.1".parse().expect("v4")),
+        source_v6: None,
+        gue_port: DEFAULT_GUE_PORT,
+        vary_bits_v4: 0,
+        vary_bits_v6: 0,
+        ttl: 64,
+    };
+    let import = crate::config::import_ldirectord_with(&text, Some(tunnel)).expect("imports");
+    assert_eq!(import.config.services[0].reals[0].method, Method::Ipip);
+    assert!(import.config.validate().is_ok());
+}
+
 /// Small inline files: each case is a file, a check on the config, and the warnings expected.
 #[test]
 fn ldirectord_directives_map_as_documented() {
