@@ -410,7 +410,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }) => {
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            let tunnel = (tunnel_source_v4.is_some() || tunnel_source_v6.is_some()).then(|| {
+            let tunnel = (tunnel_source_v4.is_some() || tunnel_source_v6.is_some()).then_some(
                 config::Tunnel {
                     source_v4: *tunnel_source_v4,
                     source_v6: *tunnel_source_v6,
@@ -418,8 +418,8 @@ pub fn run(cli: Cli) -> Result<()> {
                     vary_bits_v4: 0,
                     vary_bits_v6: 0,
                     ttl: lvs_common::DEFAULT_TUNNEL_TTL,
-                }
-            });
+                },
+            );
             let import = config::import_ldirectord_with(&text, tunnel)
                 .with_context(|| format!("importing {}", file.display()))?;
             for w in &import.warnings {
