@@ -129,10 +129,7 @@ impl Dataplane {
     /// Loads `lvs_director` into the kernel (not attached yet), creating the maps or adopting
     /// the ones pinned in `opts.pin_dir`.
     pub fn load(opts: &LoadOptions) -> Result<Self> {
-        sys::ensure_bpffs(&opts.pin_dir)
-            .map_err(io_err(format!("preparing {}", opts.pin_dir.display())))?;
-        fs::create_dir_all(&opts.pin_dir)
-            .map_err(io_err(format!("creating {}", opts.pin_dir.display())))?;
+        prepare_pin_dir(&opts.pin_dir)?;
         let rings_path = opts.pin_dir.join(MAP_RINGS);
         let rings = match sys::obj_get(&rings_path) {
             Ok(fd) => fd,
@@ -148,37 +145,14 @@ impl Dataplane {
             }
         };
 
-        let paths: Vec<(&str, PathBuf)> = PINNED_MAPS
-            .iter()
-            .map(|m| (*m, opts.pin_dir.join(m)))
-            .collect();
-        let mut loader = EbpfLoader::new();
-        for (name, path) in &paths {
-            loader.map_pin_path(name, path.as_path());
-        }
-        loader.map_max_entries(MAP_CONNS, opts.conn_table_size);
-        let mut ebpf = loader.load(DIRECTOR_OBJECT)?;
+        let mut ebpf = load_pinned(
+            DIRECTOR_OBJECT,
+            DIRECTOR_PROGRAM,
+            &opts.pin_dir,
+            &PINNED_MAPS,
+            &[(MAP_CONNS, opts.conn_table_size)],
+        )?;
 
-        let program: &mut Xdp = ebpf
-            .program_mut(DIRECTOR_PROGRAM)
-            .ok_or(Error::MissingMap(DIRECTOR_PROGRAM))?
-            .try_into()
-            .map_err(|source| Error::Program {
-                what: "lvs_director is not an XDP program".into(),
-                source,
-            })?;
-        program.load().map_err(|source| Error::Program {
-            what: "verifying lvs_director".into(),
-            source,
-        })?;
-
-        fn take<M>(ebpf: &mut Ebpf, name: &'static str) -> Result<M>
-        where
-            M: TryFrom<aya::maps::Map, Error = aya::maps::MapError>,
-        {
-            let map = ebpf.take_map(name).ok_or(Error::MissingMap(name))?;
-            M::try_from(map).map_err(map_err(format!("opening map {name}")))
-        }
         Ok(Dataplane {
             services: take(&mut ebpf, MAP_SERVICES)?,
             vips: take(&mut ebpf, MAP_VIPS)?,
@@ -457,6 +431,56 @@ pub fn unpin_all(pin_dir: &Path) -> std::io::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         other => other,
     }
+}
+
+/// Makes sure `pin_dir` exists on a bpffs.
+pub(crate) fn prepare_pin_dir(pin_dir: &Path) -> Result<()> {
+    sys::ensure_bpffs(pin_dir).map_err(io_err(format!("preparing {}", pin_dir.display())))?;
+    fs::create_dir_all(pin_dir).map_err(io_err(format!("creating {}", pin_dir.display())))
+}
+
+/// Loads `object` with each map of `maps` pinned under `pin_dir` (a pin that exists is
+/// adopted, with its contents), sizes from `max_entries` for maps it creates, and verifies its
+/// XDP program `program`.
+pub(crate) fn load_pinned(
+    object: &[u8],
+    program: &'static str,
+    pin_dir: &Path,
+    maps: &[&'static str],
+    max_entries: &[(&'static str, u32)],
+) -> Result<Ebpf> {
+    prepare_pin_dir(pin_dir)?;
+    let paths: Vec<(&str, PathBuf)> = maps.iter().map(|m| (*m, pin_dir.join(m))).collect();
+    let mut loader = EbpfLoader::new();
+    for (name, path) in &paths {
+        loader.map_pin_path(name, path.as_path());
+    }
+    for (name, n) in max_entries {
+        loader.map_max_entries(name, *n);
+    }
+    let mut ebpf = loader.load(object)?;
+    let xdp: &mut Xdp = ebpf
+        .program_mut(program)
+        .ok_or(Error::MissingMap(program))?
+        .try_into()
+        .map_err(|source| Error::Program {
+            what: format!("{program} is not an XDP program"),
+            source,
+        })?;
+    xdp.load().map_err(|source| Error::Program {
+        what: format!("verifying {program}"),
+        source,
+    })?;
+    Ok(ebpf)
+}
+
+/// Takes map `name` out of `ebpf`, typed.
+pub(crate) fn take<M>(ebpf: &mut Ebpf, name: &'static str) -> Result<M>
+where
+    M: TryFrom<aya::maps::Map, Error = aya::maps::MapError>,
+{
+    let map = ebpf.take_map(name).ok_or(Error::MissingMap(name))?;
+    M::try_from(map).map_err(map_err(format!("opening map {name}")))
 }
 
 /// Attaches `program` to `iface` through a link pinned at `<pin_dir>/links/<iface>`; an

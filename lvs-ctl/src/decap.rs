@@ -1,14 +1,14 @@
 //! `lvs_decap` on a real server in tunnel mode: loading, attaching (pinned, like the
 //! director) and its two small maps (the host's tunnel addresses and GUE ports).
 
-use crate::dataplane::{Error, Result, attach_pinned, io_err, map_err};
+use crate::dataplane::{Result, attach_pinned, load_pinned, map_err, take};
 use aya::{
-    Ebpf, EbpfLoader,
+    Ebpf,
     maps::{HashMap, MapData, PerCpuArray},
     programs::{Xdp, XdpMode},
 };
 use lvs_common::{MAP_DECAP_ADDRS, MAP_DECAP_COUNTERS, MAP_DECAP_PORTS, Reason, VipKey};
-use std::{fs, net::IpAddr, path::Path};
+use std::{net::IpAddr, path::Path};
 
 /// The decapsulator, built by `build.rs` from `lvs-ebpf/src/decap.rs`.
 pub static DECAP_OBJECT: &[u8] =
@@ -27,43 +27,13 @@ pub struct Decap {
 impl Decap {
     /// Loads `lvs_decap`, its maps pinned under `pin_dir` (adopted when present).
     pub fn load(pin_dir: &Path) -> Result<Self> {
-        crate::sys::ensure_bpffs(pin_dir)
-            .map_err(io_err(format!("preparing {}", pin_dir.display())))?;
-        fs::create_dir_all(pin_dir).map_err(io_err(format!("creating {}", pin_dir.display())))?;
-        let paths: Vec<(&str, std::path::PathBuf)> =
-            [MAP_DECAP_ADDRS, MAP_DECAP_PORTS, MAP_DECAP_COUNTERS]
-                .iter()
-                .map(|m| (*m, pin_dir.join(m)))
-                .collect();
-        let mut loader = EbpfLoader::new();
-        for (name, path) in &paths {
-            loader.map_pin_path(name, path.as_path());
-        }
-        let mut ebpf = loader.load(DECAP_OBJECT)?;
-        let program: &mut Xdp = ebpf
-            .program_mut("lvs_decap")
-            .ok_or(Error::MissingMap("lvs_decap"))?
-            .try_into()
-            .map_err(|source| Error::Program {
-                what: "lvs_decap is not an XDP program".into(),
-                source,
-            })?;
-        program.load().map_err(|source| Error::Program {
-            what: "verifying lvs_decap".into(),
-            source,
-        })?;
-        let mut take = |name: &'static str| ebpf.take_map(name).ok_or(Error::MissingMap(name));
-        let addrs = HashMap::try_from(take(MAP_DECAP_ADDRS)?)
-            .map_err(map_err("opening the decap addresses"))?;
-        let ports = HashMap::try_from(take(MAP_DECAP_PORTS)?)
-            .map_err(map_err("opening the decap ports"))?;
-        let counters = PerCpuArray::try_from(take(MAP_DECAP_COUNTERS)?)
-            .map_err(map_err("opening the decap counters"))?;
+        let maps = [MAP_DECAP_ADDRS, MAP_DECAP_PORTS, MAP_DECAP_COUNTERS];
+        let mut ebpf = load_pinned(DECAP_OBJECT, "lvs_decap", pin_dir, &maps, &[])?;
         Ok(Decap {
+            addrs: take(&mut ebpf, MAP_DECAP_ADDRS)?,
+            ports: take(&mut ebpf, MAP_DECAP_PORTS)?,
+            counters: take(&mut ebpf, MAP_DECAP_COUNTERS)?,
             ebpf,
-            addrs,
-            ports,
-            counters,
         })
     }
 

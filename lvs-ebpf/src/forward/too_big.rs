@@ -96,25 +96,8 @@ fn reply4(ctx: &XdpContext, mtu: u16) -> Result<Action, Reason> {
     frame[ETH_LEN + 10] = check[0];
     frame[ETH_LEN + 11] = check[1];
     // ICMP type 3 (destination unreachable), code 4 (fragmentation needed), next-hop MTU.
-    let icmp = ETH_LEN + IPV4_LEN;
     let m = mtu.to_be_bytes();
-    let header = [3u8, 4, 0, 0, 0, 0, m[0], m[1]];
-    let mut sum = 0u32;
-    let mut i = 0;
-    while i < ICMP_LEN {
-        frame[icmp + i] = header[i];
-        frame[icmp + i + 1] = header[i + 1];
-        sum += u16::from_be_bytes([header[i], header[i + 1]]) as u32;
-        i += 2;
-    }
-    let mut i = 0;
-    while i < QUOTE4 {
-        sum += u16::from_be_bytes([frame[QUOTED + i], frame[QUOTED + i + 1]]) as u32;
-        i += 2;
-    }
-    let check = csum::finish(sum).to_be_bytes();
-    frame[icmp + 2] = check[0];
-    frame[icmp + 3] = check[1];
+    write_icmp::<TOTAL, QUOTE4>(frame, ETH_LEN + IPV4_LEN, [3, 4, 0, 0, 0, 0, m[0], m[1]], 0);
     Ok(Action::TooBig)
 }
 
@@ -164,10 +147,27 @@ fn reply6(ctx: &XdpContext, mtu: u32) -> Result<Action, Reason> {
             + u16::from_be_bytes([frame[QUOTED + 8 + i], frame[QUOTED + 9 + i]]) as u32;
         i += 2;
     }
-    let icmp = ETH_LEN + IPV6_LEN;
     let m = mtu.to_be_bytes();
-    let header = [2u8, 0, 0, 0, m[0], m[1], m[2], m[3]];
-    let mut sum = addrs + payload as u32 + 58;
+    let pseudo = addrs + payload as u32 + 58;
+    write_icmp::<TOTAL, QUOTE6>(
+        frame,
+        ETH_LEN + IPV6_LEN,
+        [2, 0, 0, 0, m[0], m[1], m[2], m[3]],
+        pseudo,
+    );
+    Ok(Action::TooBig)
+}
+
+/// Writes the ICMP header at `icmp` (followed by the `Q`-byte quote already in place) and its
+/// checksum over header and quote, plus `pseudo` (the ICMPv6 pseudo-header's sum; 0 for ICMP).
+#[inline(always)]
+fn write_icmp<const N: usize, const Q: usize>(
+    frame: &mut [u8; N],
+    icmp: usize,
+    header: [u8; ICMP_LEN],
+    pseudo: u32,
+) {
+    let mut sum = pseudo;
     let mut i = 0;
     while i < ICMP_LEN {
         frame[icmp + i] = header[i];
@@ -175,15 +175,15 @@ fn reply6(ctx: &XdpContext, mtu: u32) -> Result<Action, Reason> {
         sum += u16::from_be_bytes([header[i], header[i + 1]]) as u32;
         i += 2;
     }
+    let quote = icmp + ICMP_LEN;
     let mut i = 0;
-    while i < QUOTE6 {
-        sum += u16::from_be_bytes([frame[QUOTED + i], frame[QUOTED + i + 1]]) as u32;
+    while i < Q {
+        sum += u16::from_be_bytes([frame[quote + i], frame[quote + i + 1]]) as u32;
         i += 2;
     }
     let check = csum::finish(sum).to_be_bytes();
     frame[icmp + 2] = check[0];
     frame[icmp + 3] = check[1];
-    Ok(Action::TooBig)
 }
 
 /// Writes the Ethernet addresses byte by byte (no memcpy into packet memory).
