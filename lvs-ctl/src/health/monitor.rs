@@ -51,6 +51,8 @@ pub struct Status<K> {
     pub state: State,
     /// When the check entered `state` (its start, while unknown).
     pub since: SystemTime,
+    /// Cause of the last change of state (empty while unknown).
+    pub last_change: String,
     /// Cause of the last failed probe, if the last probe failed.
     pub last_error: Option<String>,
     /// How long the last probe took.
@@ -157,6 +159,7 @@ impl<K: CheckId> Monitor<K> {
                     check: key.1.kind.name(),
                     state: s.tracker.state(),
                     since: s.since,
+                    last_change: s.last_change.clone(),
                     last_error: s.last_error.clone(),
                     last_duration: s.last_duration,
                     last_probe: s.last_probe,
