@@ -21,10 +21,14 @@ fn lab(tag: &str, n: u8, quiescent: bool, fallback: Option<&str>) -> (DaemonLab,
     let d = DaemonLab::with_config(tag, n, |d| {
         let fallback = fallback.map_or(String::new(), |f| format!("    fallback: {f}\n"));
         format!(
-            "{global}services:\n\
-  - vip: {VIP4}\n    port: {PORT}\n    protocol: udp\n    quiescent: {quiescent}\n{fallback}\
-    check: {{type: http, port: 80, interval: {INTERVAL_MS}ms, timeout: 150ms, rise: {RISE}, fall: {FALL}}}\n\
-    reals: [{{address: 198.18.1.2}}, {{address: 198.18.2.2}}]\n",
+            r#"{global}services:
+  - vip: {VIP4}
+    port: {PORT}
+    protocol: udp
+    quiescent: {quiescent}
+{fallback}    check: {{type: http, port: 80, interval: {INTERVAL_MS}ms, timeout: 150ms, rise: {RISE}, fall: {FALL}}}
+    reals: [{{address: 198.18.1.2}}, {{address: 198.18.2.2}}]
+"#,
             global = global(d)
         )
     });
@@ -120,10 +124,9 @@ fn quiescent_down_real_keeps_its_established_flows_and_takes_no_new_ones() {
     });
     assert_eq!(real(&l, PORT, r2).map(|r| r.health), Some(Health::Down));
     let table = d.ok(&["list"]);
-    assert!(
-        table.contains("  -> 198.18.2.2:5000               Route   0      down\n"),
-        "{table}"
-    );
+    let (columns, check) = real_row(&table, "198.18.2.2:5000");
+    assert_eq!(columns, ["Route", "0", "down"], "{table}");
+    assert!(check.starts_with("check http 198.18.2.2:80: down since "), "{table}");
 
     assert_eq!(
         d.where_do_they_go(&flows, "down"),
@@ -158,10 +161,9 @@ fn fallback_takes_the_traffic_when_every_real_is_down_and_leaves_when_one_return
     });
     assert!(real(&l, PORT, fb).and_then(|r| r.check.as_ref()).is_none());
     let table = d.ok(&["list"]);
-    assert!(
-        table.contains("  -> 198.18.3.2:5000               Route   1      unknown,fallback\n"),
-        "{table}"
-    );
+    let (columns, check) = real_row(&table, "198.18.3.2:5000");
+    assert_eq!(columns, ["Route", "1", "unknown,fallback"], "{table}");
+    assert_eq!(check, "", "the fallback is not checked");
     assert!(
         d.where_do_they_go(&flows, "all-down")
             .iter()

@@ -357,3 +357,20 @@ impl UdpPort {
         self.sock = Some(ns.enter(|| UdpSocket::bind(("0.0.0.0", port)).expect("rebind")));
     }
 }
+
+/// The columns after `-> ADDR` of a real's line in `lvs-ctl list`, and the line under it (its
+/// check, if any).
+pub fn real_row(table: &str, addr: &str) -> (Vec<String>, String) {
+    let mut lines = table.lines();
+    let line = lines
+        .find(|l| l.starts_with(&format!("  -> {addr} ")))
+        .unwrap_or_else(|| panic!("{addr} in {table}"));
+    let columns = line.split_whitespace().skip(2).map(str::to_owned).collect();
+    let next = lines.next().unwrap_or_default();
+    let detail = if next.starts_with("       check ") {
+        next.trim().to_owned()
+    } else {
+        String::new()
+    };
+    (columns, detail)
+}
