@@ -17,8 +17,8 @@
 
 use crate::{
     api::{
-        self, CheckView, Explanation, Health, Listing, RateView, RealView, Request, Response, ServiceRef,
-        ServiceView, StatsView, Via,
+        self, CheckView, Explanation, Health, Listing, RateView, RealView, Request, Response,
+        ServiceRef, ServiceView, StatsView, Via,
     },
     config::{self, CheckKind as CfgKind, Config, Method},
     dataplane::{self, Dataplane, LoadOptions},
@@ -678,12 +678,12 @@ impl Daemon {
             })
             .collect();
         for (svc, addr) in fallbacks.difference(&self.fallbacks) {
-            log::info!(
-                "service {svc}: fallback {addr} takes new flows, no real can ({why})"
-            );
+            log::info!("service {svc}: fallback {addr} takes new flows, no real can ({why})");
         }
         for (svc, addr) in self.fallbacks.difference(&fallbacks) {
-            log::info!("service {svc}: fallback {addr} leaves, a real can take new flows again ({why})");
+            log::info!(
+                "service {svc}: fallback {addr} leaves, a real can take new flows again ({why})"
+            );
         }
         self.fallbacks = fallbacks;
         Ok(())
@@ -815,9 +815,11 @@ impl Daemon {
         }
     }
 
-    /// Runs `global.on_change` (if set) for a change of `key`, in the background. `reason` is
-    /// what changed: `health`, `maintenance` or `drain`; `up` whether the real can take new
-    /// flows after it.
+    /// Runs `global.on_change` (if set) for a change of `key`, in the background, with the
+    /// environment of [`health::run_hook`] plus `LVS_SERVICE` and `LVS_REASON` (what changed:
+    /// `health`, `maintenance` or `drain`). `up`: whether the real can take new flows after it.
+    /// `LVS_REAL` is the real with the service's port, as `list` shows it; a health cause names
+    /// the check's own target.
     fn hook(&self, key: &RealKey, up: bool, reason: &str, cause: &str) {
         let Some(cmd) = self.desired.global.on_change.clone() else {
             return;
@@ -878,7 +880,12 @@ impl Daemon {
             // way down: a failed real leaves the table without waiting for netlink.)
             self.resolve(key.1).await;
         }
-        self.apply_or_log(&format!("real {} of {} {}", key.1, key.0, if ev.up { "up" } else { "down" }));
+        self.apply_or_log(&format!(
+            "real {} of {} {}",
+            key.1,
+            key.0,
+            if ev.up { "up" } else { "down" }
+        ));
     }
 
     /// Reloads the file. Invalid: rejected, nothing changes.
@@ -1008,7 +1015,12 @@ impl Daemon {
                 } = &edit_req
                     && old_drains.contains(&(*target, *address)) != *drain
                 {
-                    self.hook(&(*target, *address), !drain, "drain", &format!("lvs-ctl: {message}"));
+                    self.hook(
+                        &(*target, *address),
+                        !drain,
+                        "drain",
+                        &format!("lvs-ctl: {message}"),
+                    );
                 }
                 Response::Done { message }
             }

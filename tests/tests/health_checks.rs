@@ -78,9 +78,7 @@ fn every_check_type_takes_its_real_down_and_back_through_the_daemon() {
     http.set(Answer::Status(503));
     dns.set(DnsAnswer::NxDomain);
     std::fs::remove_file(d.dir.join("ext-up-198.18.4.2")).expect("external down");
-    reals[4]
-        .ns
-        .sh("sysctl -qw net.ipv4.icmp_echo_ignore_all=1");
+    reals[4].ns.sh("sysctl -qw net.ipv4.icmp_echo_ignore_all=1");
     let (_, l) = wait_for(&d, Duration::from_secs(5), "every UDP real down", |l| {
         addrs.iter().all(|a| health_is(l, PORT, *a, Health::Down))
     });
@@ -116,7 +114,9 @@ fn every_check_type_takes_its_real_down_and_back_through_the_daemon() {
     let (_, l) = wait_for(&d, Duration::from_secs(5), "tcp connect down", |l| {
         health_is(l, 80, addrs[1], Health::Down)
     });
-    let c = real(&l, 80, addrs[1]).and_then(|r| r.check.clone()).expect("check");
+    let c = real(&l, 80, addrs[1])
+        .and_then(|r| r.check.clone())
+        .expect("check");
     assert_eq!(c.cause, "connect 198.18.2.2:80: connection refused");
 
     // And everything comes back.
@@ -124,9 +124,7 @@ fn every_check_type_takes_its_real_down_and_back_through_the_daemon() {
     http.set(Answer::Ok);
     dns.set(DnsAnswer::Address);
     std::fs::write(d.dir.join("ext-up-198.18.4.2"), "").expect("external up");
-    reals[4]
-        .ns
-        .sh("sysctl -qw net.ipv4.icmp_echo_ignore_all=0");
+    reals[4].ns.sh("sysctl -qw net.ipv4.icmp_echo_ignore_all=0");
     let (_, l) = wait_for(&d, Duration::from_secs(10), "every check up again", |l| {
         all(l, Health::Up)
     });
@@ -143,10 +141,14 @@ fn every_check_type_takes_its_real_down_and_back_through_the_daemon() {
     }
     let service = format!("{VIP4}:{PORT}/udp");
     let want = [
-        format!("down|health|198.18.2.2:{PORT}|{service}|http 198.18.2.2:80: status 503, expected 200"),
+        format!(
+            "down|health|198.18.2.2:{PORT}|{service}|http 198.18.2.2:80: status 503, expected 200"
+        ),
         format!("up|health|198.18.2.2:{PORT}|{service}|http 198.18.2.2:80: status 200"),
         format!("down|health|198.18.4.2:{PORT}|{service}|external 198.18.4.2:5000: exit status 1"),
-        format!("down|health|198.18.2.2:80|{VIP4}:80/tcp|connect 198.18.2.2:80: connection refused"),
+        format!(
+            "down|health|198.18.2.2:80|{VIP4}:80/tcp|connect 198.18.2.2:80: connection refused"
+        ),
     ];
     wait_for(&d, Duration::from_secs(5), "the hook's lines", |_| {
         let lines = hook_lines(&d);
@@ -200,7 +202,9 @@ fn slow_and_endless_servers_are_down_on_time_and_delay_no_other_check() {
             "http 198.18.2.2:80: status 200, body does not match /healthy/",
         ),
     ] {
-        let c = real(&l, PORT, a).and_then(|r| r.check.clone()).expect("check");
+        let c = real(&l, PORT, a)
+            .and_then(|r| r.check.clone())
+            .expect("check");
         assert_eq!(c.cause, why);
         let took = c.since_ms.saturating_sub(t0);
         assert!(

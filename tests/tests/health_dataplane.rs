@@ -73,12 +73,17 @@ fn dead_real_leaves_the_table_on_time_and_returns_after_rise_good_checks() {
     let (waited, l) = wait_for(&d, Duration::from_secs(5), "real 2 out of the table", |l| {
         in_table(l, r2) == Some((false, 0))
     });
-    let c = real(&l, PORT, r2).and_then(|r| r.check.clone()).expect("check");
+    let c = real(&l, PORT, r2)
+        .and_then(|r| r.check.clone())
+        .expect("check");
     assert_eq!(c.cause, "http 198.18.2.2:80: connect: connection refused");
     let decided = c.since_ms.saturating_sub(t0);
     assert!(
         decided <= bound,
         "down decided {decided} ms after the real died (bound {bound} ms)"
+    );
+    eprintln!(
+        "real died: down decided after {decided} ms, out of the table in list after {waited:?}"
     );
     // What `list` showed includes our polling (25 ms) and the `lvs-ctl` round trip.
     assert!(
@@ -98,8 +103,11 @@ fn dead_real_leaves_the_table_on_time_and_returns_after_rise_good_checks() {
     let (_, l) = wait_for(&d, Duration::from_secs(5), "real 2 back", |l| {
         in_table(l, r2) == Some((true, 1))
     });
-    let c = real(&l, PORT, r2).and_then(|r| r.check.clone()).expect("check");
+    let c = real(&l, PORT, r2)
+        .and_then(|r| r.check.clone())
+        .expect("check");
     let back = c.since_ms.saturating_sub(t1);
+    eprintln!("real recovered: back after {back} ms ({RISE} good checks)");
     let (low, high) = ((RISE - 1) * INTERVAL_MS, RISE * INTERVAL_MS + INTERVAL_MS);
     assert!(
         (low - 50..=high).contains(&back),
@@ -126,7 +134,10 @@ fn quiescent_down_real_keeps_its_established_flows_and_takes_no_new_ones() {
     let table = d.ok(&["list"]);
     let (columns, check) = real_row(&table, "198.18.2.2:5000");
     assert_eq!(columns, ["Route", "0", "down"], "{table}");
-    assert!(check.starts_with("check http 198.18.2.2:80: down since "), "{table}");
+    assert!(
+        check.starts_with("check http 198.18.2.2:80: down since "),
+        "{table}"
+    );
 
     assert_eq!(
         d.where_do_they_go(&flows, "down"),
@@ -183,7 +194,8 @@ fn fallback_takes_the_traffic_when_every_real_is_down_and_leaves_when_one_return
     );
     let log = d.log();
     assert!(
-        log.contains("fallback 198.18.3.2 takes new flows") && log.contains("fallback 198.18.3.2 leaves"),
+        log.contains("fallback 198.18.3.2 takes new flows")
+            && log.contains("fallback 198.18.3.2 leaves"),
         "{log}"
     );
 }
@@ -211,15 +223,21 @@ fn maintenance_file_and_drain_take_a_real_to_weight_zero_and_back() {
         "no new flow on the real in maintenance"
     );
     std::fs::remove_file(&file).expect("remove maintenance file");
-    wait_for(&d, Duration::from_secs(5), "real 2 out of maintenance", |l| {
-        real(l, PORT, r2).is_some_and(|r| !r.maintenance && r.weight == 1)
-    });
+    wait_for(
+        &d,
+        Duration::from_secs(5),
+        "real 2 out of maintenance",
+        |l| real(l, PORT, r2).is_some_and(|r| !r.maintenance && r.weight == 1),
+    );
 
     // A drain through the CLI does the same until undrained.
     let out = d.ok(&["real", "drain", &service, &r2.to_string()]);
     assert!(out.contains("drained"), "{out}");
     let l = listing(&d);
-    assert_eq!(real(&l, PORT, r2).map(|r| (r.drained, r.weight)), Some((true, 0)));
+    assert_eq!(
+        real(&l, PORT, r2).map(|r| (r.drained, r.weight)),
+        Some((true, 0))
+    );
     assert_eq!(d.where_do_they_go(&flows, "drain"), before, "flows stay");
     assert!(
         d.where_do_they_go(&d.flows(32), "drain-new")
@@ -229,13 +247,18 @@ fn maintenance_file_and_drain_take_a_real_to_weight_zero_and_back() {
     );
     d.ok(&["real", "undrain", &service, &r2.to_string()]);
     let l = listing(&d);
-    assert_eq!(real(&l, PORT, r2).map(|r| (r.drained, r.weight)), Some((false, 1)));
+    assert_eq!(
+        real(&l, PORT, r2).map(|r| (r.drained, r.weight)),
+        Some((false, 1))
+    );
 
     // Every change ran the hook, with what changed and why.
     let want = [
         format!("down|maintenance|{r2}:{PORT}|{service}|maintenance file"),
         format!("up|maintenance|{r2}:{PORT}|{service}|maintenance file removed"),
-        format!("down|drain|{r2}:{PORT}|{service}|lvs-ctl: real {r2} of {service}: drained (weight 0, keeps its flows)"),
+        format!(
+            "down|drain|{r2}:{PORT}|{service}|lvs-ctl: real {r2} of {service}: drained (weight 0, keeps its flows)"
+        ),
         format!("up|drain|{r2}:{PORT}|{service}|lvs-ctl: real {r2} of {service}: undrained"),
     ];
     let (_, _) = wait_for(&d, Duration::from_secs(5), "hook lines", |_| {

@@ -243,8 +243,7 @@ fn serve_http(mut s: TcpStream, answer: Answer, stop: &AtomicBool) {
             }
         }
         Answer::Endless => {
-            if s
-                .write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+            if s.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
                 .is_err()
             {
                 return;
