@@ -76,7 +76,7 @@ pub fn listing(d: &DaemonLab) -> Listing {
 }
 
 /// Real `addr` of the service on `port` in a listing (the fallback too).
-pub fn real<'a>(l: &'a Listing, port: u16, addr: IpAddr) -> Option<&'a RealView> {
+pub fn real(l: &Listing, port: u16, addr: IpAddr) -> Option<&RealView> {
     l.services
         .iter()
         .find(|s| s.service.port == port)?
