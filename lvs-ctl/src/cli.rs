@@ -27,7 +27,8 @@ Examples:
   lvs-ctl list -o json                          for scripts
   lvs-ctl service add 198.18.100.1:80/tcp
   lvs-ctl real add 198.18.100.1:80/tcp 198.18.1.2 --weight 2
-  lvs-ctl real drain 198.18.100.1:80/tcp 198.18.1.2            weight 0: keep flows, take no new ones
+  lvs-ctl real edit 198.18.100.1:80/tcp 198.18.1.2 --drain     weight 0: keep flows, take no new ones
+  lvs-ctl real drain 198.18.100.1:80/tcp 198.18.1.2            the same (real undrain: back)
   lvs-ctl real del 198.18.100.1:80/tcp 198.18.1.2              its flows move to the other reals
   lvs-ctl explain 198.18.0.1:40000 198.18.100.1:80/tcp         which real a flow goes to, and why
   lvs-ctl save > /etc/lvs/lvs.yaml              the running configuration as YAML
