@@ -536,7 +536,9 @@ async fn main_loop(config_path: &Path) -> Result<(), DaemonError> {
     };
     d.resolve_all(false).await;
     // Write the tables before attaching, so a first start never runs without them.
-    d.reconcile("tables reconciled at start")?;
+    if !d.reconcile("tables reconciled at start")? {
+        log::info!("the pinned tables already hold the desired state: nothing written");
+    }
     for iface in &ifaces {
         d.dp.attach_pinned(iface, mode)?;
         log::info!(
@@ -660,7 +662,8 @@ async fn serve(stream: UnixStream, calls: mpsc::Sender<Call>) {
 }
 
 impl Daemon {
-    fn reconcile(&mut self, why: &str) -> Result<(), ApplyError> {
+    /// Writes the tables for the desired state; `Ok(false)` when they held it already.
+    fn reconcile(&mut self, why: &str) -> Result<bool, ApplyError> {
         let planned = plan(&self.desired, &self.rt);
         let specs: Vec<ServiceSpec> = planned.iter().map(|p| p.spec.clone()).collect();
         let report = self.tables.apply(&mut self.dp, &specs)?;
@@ -686,7 +689,7 @@ impl Daemon {
             );
         }
         self.fallbacks = fallbacks;
-        Ok(())
+        Ok(!report.is_empty())
     }
 
     /// Every real address of the desired state (with fallbacks).
