@@ -159,6 +159,43 @@ lvs-ctl explain '[2001:db8::1]:5353' '->' '[2001:db8:100::1]:53/udp'"
     Unload,
     /// Packet counters of the director, by verdict and reason.
     Counters,
+    /// On a real server in tunnel mode: strip IPIP and GUE headers addressed to this host
+    /// (the lvs_decap XDP program) and hand the inner packets to the kernel.
+    #[command(subcommand)]
+    Decap(DecapCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DecapCmd {
+    /// Load lvs_decap and attach it to an interface (pinned under --decap-pin-dir).
+    #[command(after_help = "Example (on the real server; the VIP is on lo):\n  \
+lvs-ctl decap load --iface eth0                  decapsulate for eth0's addresses, GUE on 6080\n  \
+lvs-ctl decap load --iface eth0 --address 198.18.20.2 --gue-port 6080 --gue-port 7000")]
+    Load {
+        #[arg(long = "iface", short = 'i')]
+        iface: String,
+        /// Outer destination addresses to decapsulate for; repeat. Default: the interface's.
+        #[arg(long = "address")]
+        addresses: Vec<std::net::IpAddr>,
+        /// UDP ports that carry GUE; repeat.
+        #[arg(long = "gue-port", default_value = "6080")]
+        gue_ports: Vec<u16>,
+        #[arg(long, value_enum, default_value_t = Mode::Auto)]
+        mode: Mode,
+        /// Where lvs_decap's links and maps are pinned.
+        #[arg(long, default_value = crate::decap::DEFAULT_DECAP_PIN_DIR)]
+        decap_pin_dir: PathBuf,
+    },
+    /// Detach lvs_decap and remove its pins.
+    Unload {
+        #[arg(long, default_value = crate::decap::DEFAULT_DECAP_PIN_DIR)]
+        decap_pin_dir: PathBuf,
+    },
+    /// lvs_decap's counters (decapsulated, passed).
+    Counters {
+        #[arg(long, default_value = crate::decap::DEFAULT_DECAP_PIN_DIR)]
+        decap_pin_dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -569,6 +606,60 @@ pub fn run(cli: Cli) -> Result<()> {
             let dp = Dataplane::load(&LoadOptions::new(&cli.pin_dir))
                 .context("opening the pinned maps")?;
             for (reason, n) in dp.counters()? {
+                println!("{:<22} {n:>16}", reason.as_str());
+            }
+            Ok(())
+        }
+        Command::Decap(cmd) => decap(cmd),
+    }
+}
+
+fn decap(cmd: &DecapCmd) -> Result<()> {
+    use crate::decap::{Decap, interface_addresses};
+    match cmd {
+        DecapCmd::Load {
+            iface,
+            addresses,
+            gue_ports,
+            mode,
+            decap_pin_dir,
+        } => {
+            let addresses = if addresses.is_empty() {
+                let found = interface_addresses(iface)
+                    .with_context(|| format!("reading the addresses of {iface}"))?;
+                if found.is_empty() {
+                    bail!("{iface} has no address: give the tunnel address with --address");
+                }
+                found
+            } else {
+                addresses.clone()
+            };
+            let mut d = Decap::load(decap_pin_dir).context("loading lvs_decap")?;
+            d.set_addresses(&addresses)?;
+            d.set_ports(gue_ports)?;
+            d.attach_pinned(decap_pin_dir, iface, mode.xdp())
+                .with_context(|| format!("attaching lvs_decap to {iface}"))?;
+            println!(
+                "lvs_decap attached to {iface} for {addresses:?}, GUE on {gue_ports:?} (pinned under {})",
+                decap_pin_dir.display()
+            );
+            Ok(())
+        }
+        DecapCmd::Unload { decap_pin_dir } => {
+            if !decap_pin_dir.exists() {
+                bail!(
+                    "nothing to unload: {} does not exist",
+                    decap_pin_dir.display()
+                );
+            }
+            unpin_all(decap_pin_dir)
+                .with_context(|| format!("removing {}", decap_pin_dir.display()))?;
+            println!("lvs_decap detached; removed {}", decap_pin_dir.display());
+            Ok(())
+        }
+        DecapCmd::Counters { decap_pin_dir } => {
+            let d = Decap::load(decap_pin_dir).context("opening lvs_decap's pinned maps")?;
+            for (reason, n) in d.counters()? {
                 println!("{:<22} {n:>16}", reason.as_str());
             }
             Ok(())

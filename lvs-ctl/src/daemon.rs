@@ -662,8 +662,26 @@ async fn serve(stream: UnixStream, calls: mpsc::Sender<Call>) {
 }
 
 impl Daemon {
-    /// Writes the tables for the desired state; `Ok(false)` when they held it already.
+    /// Writes the tunnel settings when they differ from the data plane's.
+    fn write_tunnel(&mut self) -> Result<(), ApplyError> {
+        let want = self
+            .desired
+            .global
+            .tunnel
+            .as_ref()
+            .map(|t| t.to_data_plane())
+            .unwrap_or_default();
+        if self.dp.tunnel()? != want {
+            self.dp.set_tunnel(&want)?;
+            log::info!("tunnel settings written: {want:?}");
+        }
+        Ok(())
+    }
+
+    /// Writes the tunnel settings and the tables for the desired state; `Ok(false)` when the
+    /// tables held it already.
     fn reconcile(&mut self, why: &str) -> Result<bool, ApplyError> {
+        self.write_tunnel()?;
         let planned = plan(&self.desired, &self.rt);
         let specs: Vec<ServiceSpec> = planned.iter().map(|p| p.spec.clone()).collect();
         let report = self.tables.apply(&mut self.dp, &specs)?;

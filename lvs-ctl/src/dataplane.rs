@@ -19,10 +19,11 @@ use aya::{
 };
 use lvs_common::{
     Conn, FlowKey, MAP_CONNS, MAP_COUNTERS, MAP_REAL_STATS, MAP_REALS, MAP_RINGS, MAP_SERVICES,
-    MAP_VIP_FILTER, MAP_VIPS, MAX_RING_SIZE, MAX_RINGS, Real, Reason, Service, ServiceKey, Stats,
-    VipKey,
+    MAP_TUNNEL, MAP_VIP_FILTER, MAP_VIPS, MAX_RING_SIZE, MAX_RINGS, Real, Reason, Service,
+    ServiceKey, Stats, TunnelConfig, VipKey,
 };
 use std::{
+    collections::BTreeMap,
     fs,
     os::fd::{AsFd, AsRawFd, OwnedFd},
     path::{Path, PathBuf},
@@ -40,7 +41,7 @@ pub static FLOOR_OBJECT: &[u8] =
 pub const DIRECTOR_PROGRAM: &str = "lvs_director";
 
 /// Every map of the director, pinned by these names.
-const PINNED_MAPS: [&str; 8] = [
+const PINNED_MAPS: [&str; 9] = [
     MAP_SERVICES,
     MAP_VIPS,
     MAP_VIP_FILTER,
@@ -49,6 +50,7 @@ const PINNED_MAPS: [&str; 8] = [
     MAP_CONNS,
     MAP_REAL_STATS,
     MAP_COUNTERS,
+    MAP_TUNNEL,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -76,14 +78,14 @@ pub enum Error {
     RingSize(usize),
 }
 
-type Result<T> = std::result::Result<T, Error>;
+pub(crate) type Result<T> = std::result::Result<T, Error>;
 
-fn map_err(what: impl Into<String>) -> impl FnOnce(aya::maps::MapError) -> Error {
+pub(crate) fn map_err(what: impl Into<String>) -> impl FnOnce(aya::maps::MapError) -> Error {
     let what = what.into();
     move |source| Error::Map { what, source }
 }
 
-fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+pub(crate) fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     let what = what.into();
     move |source| Error::Io { what, source }
 }
@@ -114,10 +116,13 @@ pub struct Dataplane {
     vips: HashMap<MapData, VipKey, u32>,
     vip_filter: Array<MapData, u32>,
     rings: OwnedFd,
+    /// Mappings of the tables installed in `rings`, by slot.
+    ring_maps: BTreeMap<u32, sys::RingMap>,
     reals: Array<MapData, Real>,
     conns: HashMap<MapData, FlowKey, Conn>,
     real_stats: PerCpuArray<MapData, Stats>,
     counters: PerCpuArray<MapData, u64>,
+    tunnel: Array<MapData, TunnelConfig>,
 }
 
 impl Dataplane {
@@ -182,7 +187,9 @@ impl Dataplane {
             conns: take(&mut ebpf, MAP_CONNS)?,
             real_stats: take(&mut ebpf, MAP_REAL_STATS)?,
             counters: take(&mut ebpf, MAP_COUNTERS)?,
+            tunnel: take(&mut ebpf, MAP_TUNNEL)?,
             rings,
+            ring_maps: BTreeMap::new(),
             pin_dir: opts.pin_dir.clone(),
             ebpf,
         })
@@ -228,46 +235,8 @@ impl Dataplane {
     /// an upgrade), the program on that link is replaced atomically: no packet sees the
     /// interface without a director.
     pub fn attach_pinned(&mut self, iface: &str, mode: XdpMode) -> Result<()> {
-        let dir = self.pin_dir.join("links");
-        fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
-        let path = dir.join(iface);
-        let program = self.program_mut();
-        let id = match PinnedLink::from_pin(&path) {
-            Ok(pinned) => {
-                let link = pinned
-                    .unpin()
-                    .map_err(io_err(format!("taking over {}", path.display())))?;
-                let link = XdpLink::try_from(link).map_err(|e| Error::Io {
-                    what: format!("{} is not an XDP link", path.display()),
-                    source: std::io::Error::other(e.to_string()),
-                })?;
-                program
-                    .attach_to_link(link)
-                    .map_err(|source| Error::Program {
-                        what: format!("replacing the program on {iface}"),
-                        source,
-                    })?
-            }
-            Err(_) => program
-                .attach(iface, mode)
-                .map_err(|source| Error::Program {
-                    what: format!("attaching lvs_director to {iface}"),
-                    source,
-                })?,
-        };
-        let link = program.take_link(id).map_err(|source| Error::Program {
-            what: format!("taking the link of {iface}"),
-            source,
-        })?;
-        let link = FdLink::try_from(link).map_err(|e| Error::Io {
-            what: format!("pinning the link of {iface} (the kernel has no XDP bpf_link?)"),
-            source: std::io::Error::other(e.to_string()),
-        })?;
-        link.pin(&path).map_err(|e| Error::Io {
-            what: format!("pinning {}", path.display()),
-            source: std::io::Error::other(e.to_string()),
-        })?;
-        Ok(())
+        let pin_dir = self.pin_dir.clone();
+        attach_pinned(self.program_mut(), &pin_dir, iface, mode)
     }
 
     /// Interfaces with a pinned director link.
@@ -329,31 +298,68 @@ impl Dataplane {
         self.vips.iter().filter_map(|r| r.ok()).collect()
     }
 
+    /// Sets the outer source addresses (and TTL) of tunnel forwarding.
+    pub fn set_tunnel(&mut self, cfg: &TunnelConfig) -> Result<()> {
+        self.tunnel
+            .set(0, cfg, 0)
+            .map_err(map_err("writing the tunnel settings"))
+    }
+
+    pub fn tunnel(&self) -> Result<TunnelConfig> {
+        self.tunnel
+            .get(&0, 0)
+            .map_err(map_err("reading the tunnel settings"))
+    }
+
     // --- Maglev tables ------------------------------------------------------------------------
 
-    /// Writes `table` (real indices, 0 = none) as a new inner map into outer slot `ring`.
-    /// The slot must not be the live one of any service.
+    /// Writes `table` (real indices, 0 = none) into outer slot `ring`, which no service may
+    /// be using (the writer flips services between their two slots).
+    ///
+    /// A slot that already holds a table of the same size is rewritten in place through its
+    /// mapping: microseconds, and no update of the array of maps (whose every update waits for
+    /// an RCU grace period, milliseconds). Otherwise a new table is installed.
     pub fn write_ring(&mut self, ring: u32, table: &[u32]) -> Result<()> {
         if table.is_empty() || table.len() > MAX_RING_SIZE as usize {
             return Err(Error::RingSize(table.len()));
         }
-        let inner =
-            sys::ring_create(table.len() as u32).map_err(io_err("creating a Maglev table"))?;
-        sys::ring_fill(inner.as_fd(), table).map_err(io_err("writing a Maglev table"))?;
-        sys::map_update_u32(self.rings.as_fd(), ring, inner.as_raw_fd() as u32)
-            .map_err(io_err(format!("installing Maglev table in slot {ring}")))
+        let size = table.len() as u32;
+        if self.ring_maps.get(&ring).is_none_or(|r| r.slots() != size) {
+            // Adopt the table a previous controller installed, if it has the right size.
+            if let Some(found) = sys::RingMap::open(self.rings.as_fd(), ring)
+                .map_err(io_err(format!("opening Maglev slot {ring}")))?
+                .filter(|r| r.slots() == size)
+            {
+                self.ring_maps.insert(ring, found);
+            }
+        }
+        if let Some(live) = self.ring_maps.get_mut(&ring).filter(|r| r.slots() == size) {
+            live.write(table);
+            return Ok(());
+        }
+        let mut fresh = sys::RingMap::create(size).map_err(io_err("creating a Maglev table"))?;
+        fresh.write(table);
+        sys::map_update_u32(self.rings.as_fd(), ring, fresh.fd().as_raw_fd() as u32)
+            .map_err(io_err(format!("installing Maglev table in slot {ring}")))?;
+        self.ring_maps.insert(ring, fresh);
+        Ok(())
     }
 
     /// Frees outer slot `ring` (its table goes when no packet uses it any more).
     pub fn clear_ring(&mut self, ring: u32) -> Result<()> {
+        self.ring_maps.remove(&ring);
         sys::map_delete_u32(self.rings.as_fd(), ring)
             .map_err(io_err(format!("clearing Maglev slot {ring}")))
     }
 
     /// Reads back the table in outer slot `ring`, if any.
     pub fn read_ring(&self, ring: u32) -> Result<Option<Vec<u32>>> {
-        sys::ring_read(self.rings.as_fd(), ring)
-            .map_err(io_err(format!("reading Maglev slot {ring}")))
+        if let Some(r) = self.ring_maps.get(&ring) {
+            return Ok(Some(r.read()));
+        }
+        Ok(sys::RingMap::open(self.rings.as_fd(), ring)
+            .map_err(io_err(format!("reading Maglev slot {ring}")))?
+            .map(|r| r.read()))
     }
 
     // --- reals --------------------------------------------------------------------------------
@@ -451,4 +457,53 @@ pub fn unpin_all(pin_dir: &Path) -> std::io::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         other => other,
     }
+}
+
+/// Attaches `program` to `iface` through a link pinned at `<pin_dir>/links/<iface>`; an
+/// existing pin has its program replaced atomically (see [`Dataplane::attach_pinned`]).
+pub(crate) fn attach_pinned(
+    program: &mut Xdp,
+    pin_dir: &Path,
+    iface: &str,
+    mode: XdpMode,
+) -> Result<()> {
+    let dir = pin_dir.join("links");
+    fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
+    let path = dir.join(iface);
+    let id = match PinnedLink::from_pin(&path) {
+        Ok(pinned) => {
+            let link = pinned
+                .unpin()
+                .map_err(io_err(format!("taking over {}", path.display())))?;
+            let link = XdpLink::try_from(link).map_err(|e| Error::Io {
+                what: format!("{} is not an XDP link", path.display()),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+            program
+                .attach_to_link(link)
+                .map_err(|source| Error::Program {
+                    what: format!("replacing the program on {iface}"),
+                    source,
+                })?
+        }
+        Err(_) => program
+            .attach(iface, mode)
+            .map_err(|source| Error::Program {
+                what: format!("attaching to {iface}"),
+                source,
+            })?,
+    };
+    let link = program.take_link(id).map_err(|source| Error::Program {
+        what: format!("taking the link of {iface}"),
+        source,
+    })?;
+    let link = FdLink::try_from(link).map_err(|e| Error::Io {
+        what: format!("pinning the link of {iface} (the kernel has no XDP bpf_link?)"),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    link.pin(&path).map_err(|e| Error::Io {
+        what: format!("pinning {}", path.display()),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    Ok(())
 }

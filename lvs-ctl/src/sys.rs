@@ -6,7 +6,7 @@ use std::{
     ffi::CString,
     io,
     os::{
-        fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd},
+        fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd},
         unix::ffi::OsStrExt,
     },
     path::Path,
@@ -164,22 +164,23 @@ struct Mapping {
     len: usize,
 }
 
+// SAFETY: the mapping is plain shared memory owned by this value; writes go through &mut self
+// of the owning RingMap, reads through &self are volatile loads of u32s.
+unsafe impl Send for Mapping {}
+// SAFETY: as above.
+unsafe impl Sync for Mapping {}
+
 impl Mapping {
-    fn new(fd: BorrowedFd<'_>, slots: usize, writable: bool) -> io::Result<Self> {
+    fn new(fd: BorrowedFd<'_>, slots: usize) -> io::Result<Self> {
         // SAFETY: sysconf has no preconditions.
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
         let len = (slots * ARRAY_STRIDE).div_ceil(page) * page;
-        let prot = if writable {
-            libc::PROT_READ | libc::PROT_WRITE
-        } else {
-            libc::PROT_READ
-        };
         // SAFETY: a fresh shared mapping of a BPF array fd; the kernel checks len and prot.
         let addr = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 len,
-                prot,
+                libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_SHARED,
                 fd.as_raw_fd(),
                 0,
@@ -192,8 +193,11 @@ impl Mapping {
     }
 
     fn slot(&self, i: usize) -> *mut u32 {
-        debug_assert!(i * ARRAY_STRIDE < self.len);
-        // SAFETY (for callers): in bounds of the mapping by construction of len.
+        assert!(
+            (i + 1) * ARRAY_STRIDE <= self.len,
+            "slot {i} outside the mapping"
+        );
+        // SAFETY: in bounds of the mapping (asserted); 8-byte aligned.
         unsafe { (self.addr as *mut u8).add(i * ARRAY_STRIDE) as *mut u32 }
     }
 }
@@ -205,59 +209,89 @@ impl Drop for Mapping {
     }
 }
 
-/// Writes `table` into a table created by [`ring_create`] with `table.len()` slots.
-pub fn ring_fill(fd: BorrowedFd<'_>, table: &[u32]) -> io::Result<()> {
-    let map = Mapping::new(fd, table.len(), true)?;
-    for (i, v) in table.iter().enumerate() {
-        // SAFETY: i < table.len() == the array's max_entries; the slot is 8-byte aligned.
-        unsafe { map.slot(i).write_volatile(*v) };
-    }
-    Ok(())
+/// One Maglev table: a memory-mappable BPF array of u32 real indices, written and read
+/// through a shared mapping (a whole table is a few hundred microseconds of stores, not tens
+/// of thousands of syscalls).
+pub struct RingMap {
+    fd: OwnedFd,
+    slots: u32,
+    map: Mapping,
 }
 
-/// Reads the table in outer slot `index` of `outer`; `None` when the slot is empty.
-pub fn ring_read(outer: BorrowedFd<'_>, index: u32) -> io::Result<Option<Vec<u32>>> {
-    let mut id = 0u32;
-    let mut attr = ElemAttr {
-        map_fd: outer.as_raw_fd() as u32,
-        key: &index as *const u32 as u64,
-        value: &mut id as *mut u32 as u64,
-        ..Default::default()
-    };
-    match bpf(BPF_MAP_LOOKUP_ELEM, &mut attr) {
-        Ok(_) => {}
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
-        Err(e) => return Err(e),
+impl RingMap {
+    /// A new, zeroed table of `slots` entries (not installed anywhere yet).
+    pub fn create(slots: u32) -> io::Result<Self> {
+        let fd = ring_create(slots)?;
+        let map = Mapping::new(fd.as_fd(), slots as usize)?;
+        Ok(RingMap { fd, slots, map })
     }
-    #[repr(C)]
-    #[derive(Default)]
-    struct ById {
-        id: u32,
-        next_id: u32,
-        open_flags: u32,
-    }
-    let inner = fd_from(bpf(
-        BPF_MAP_GET_FD_BY_ID,
-        &mut ById {
-            id,
+
+    /// The table installed in slot `index` of the array of tables `outer`, if any.
+    pub fn open(outer: BorrowedFd<'_>, index: u32) -> io::Result<Option<Self>> {
+        let mut id = 0u32;
+        let mut attr = ElemAttr {
+            map_fd: outer.as_raw_fd() as u32,
+            key: &index as *const u32 as u64,
+            value: &mut id as *mut u32 as u64,
             ..Default::default()
-        },
-    )?);
-    let mut info = MapInfo::default();
-    let mut attr = InfoAttr {
-        bpf_fd: inner.as_raw_fd() as u32,
-        info_len: std::mem::size_of::<MapInfo>() as u32,
-        info: &mut info as *mut MapInfo as u64,
-    };
-    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
-    let slots = info.max_entries as usize;
-    let map = Mapping::new(std::os::fd::AsFd::as_fd(&inner), slots, false)?;
-    // SAFETY: i < max_entries, inside the mapping.
-    Ok(Some(
-        (0..slots)
-            .map(|i| unsafe { map.slot(i).read_volatile() })
-            .collect(),
-    ))
+        };
+        match bpf(BPF_MAP_LOOKUP_ELEM, &mut attr) {
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        #[repr(C)]
+        #[derive(Default)]
+        struct ById {
+            id: u32,
+            next_id: u32,
+            open_flags: u32,
+        }
+        let fd = fd_from(bpf(
+            BPF_MAP_GET_FD_BY_ID,
+            &mut ById {
+                id,
+                ..Default::default()
+            },
+        )?);
+        let mut info = MapInfo::default();
+        let mut attr = InfoAttr {
+            bpf_fd: fd.as_raw_fd() as u32,
+            info_len: std::mem::size_of::<MapInfo>() as u32,
+            info: &mut info as *mut MapInfo as u64,
+        };
+        bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+        let map = Mapping::new(fd.as_fd(), info.max_entries as usize)?;
+        Ok(Some(RingMap {
+            fd,
+            slots: info.max_entries,
+            map,
+        }))
+    }
+
+    pub fn slots(&self) -> u32 {
+        self.slots
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Overwrites the whole table. `table.len()` must equal `slots()`.
+    pub fn write(&mut self, table: &[u32]) {
+        assert_eq!(table.len(), self.slots as usize, "table size");
+        for (i, v) in table.iter().enumerate() {
+            // SAFETY: i < slots, inside the mapping; aligned.
+            unsafe { self.map.slot(i).write_volatile(*v) };
+        }
+    }
+
+    pub fn read(&self) -> Vec<u32> {
+        // SAFETY: i < slots, inside the mapping; aligned.
+        (0..self.slots as usize)
+            .map(|i| unsafe { self.map.slot(i).read_volatile() })
+            .collect()
+    }
 }
 
 /// `map[key] = value` for maps with u32 keys and values (the outer table array takes an fd).

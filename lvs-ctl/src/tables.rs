@@ -4,7 +4,10 @@
 //! Order makes every step safe for packets in flight (make before break):
 //! 1. reals that are new or changed are written first;
 //! 2. a changed Maglev table is built into the service's idle ring slot, then the service
-//!    entry switches to it in one update;
+//!    entry switches to it in one update; the slot it left stays installed and becomes the
+//!    idle one, rewritten in place next time (no wait for the kernel's grace period), but
+//!    not before [`IDLE_GUARD`] has passed, so no packet that read the service entry before
+//!    the switch can still be reading that table;
 //! 3. only then are removed reals deactivated (their flows get rescheduled) and their
 //!    indices freed; a freed index gets a new generation when it is given out again, so
 //!    connection-table entries of its former owner never follow it.
@@ -20,6 +23,7 @@ use lvs_common::{
 use std::{
     collections::{BTreeMap, BTreeSet},
     net::IpAddr,
+    time::{Duration, Instant},
 };
 
 /// A real server of a service as the data plane needs it.
@@ -83,7 +87,13 @@ struct Applied {
     reals: BTreeMap<IpAddr, (u32, Real)>,
     /// Statistics of reals that left the service (they count in the service's totals).
     retired: Stats,
+    /// When the idle ring slot stopped being the live one.
+    idle_since: Option<Instant>,
 }
+
+/// How long a ring slot that stopped being live is left alone before it is rewritten. An XDP
+/// program run lasts microseconds; this is three orders of magnitude more.
+pub const IDLE_GUARD: Duration = Duration::from_millis(2);
 
 /// What one `apply` changed, for logs and tests.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -164,6 +174,8 @@ impl Tables {
                     table_inputs: None,
                     reals: BTreeMap::new(),
                     retired: Stats::default(),
+                    // The previous controller may have switched slots an instant ago.
+                    idle_since: Some(Instant::now()),
                 },
             );
         }
@@ -265,6 +277,7 @@ impl Tables {
                     table_inputs: None,
                     reals: BTreeMap::new(),
                     retired: Stats::default(),
+                    idle_since: None,
                 },
             );
             report.services_added += 1;
@@ -315,7 +328,6 @@ impl Tables {
         let mut table_changed = applied.ring.is_none()
             || applied.table_inputs.as_ref() != Some(&inputs)
             || spec.ring_size != applied.ring_size;
-        let old_ring = applied.ring;
         if table_changed {
             let table = build_table(&inputs, spec.ring_size, &applied.reals);
             let live_is_same = applied.table_inputs.is_none()
@@ -332,7 +344,15 @@ impl Tables {
                     Some(r) if r == applied.id * 2 => applied.id * 2 + 1,
                     _ => applied.id * 2,
                 };
+                if let Some(since) = applied.idle_since {
+                    std::thread::sleep(IDLE_GUARD.saturating_sub(since.elapsed()));
+                }
                 dp.write_ring(slot, &table)?;
+                if applied.ring.is_none() {
+                    // A new service: install its idle slot now, so that its first change is
+                    // an in-place rewrite too.
+                    dp.write_ring(applied.id * 2 + 1, &table)?;
+                }
                 applied.ring = Some(slot);
                 applied.ring_size = spec.ring_size;
                 report.tables_written += 1;
@@ -348,9 +368,9 @@ impl Tables {
             };
             dp.set_service(&spec.key, &svc)?;
             applied.flags = spec.flags;
-        }
-        if table_changed && let Some(old) = old_ring {
-            dp.clear_ring(old)?;
+            if table_changed {
+                applied.idle_since = Some(Instant::now());
+            }
         }
 
         // 3. Reals no longer wanted.

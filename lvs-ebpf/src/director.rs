@@ -13,7 +13,7 @@ use crate::{
     stats,
 };
 use aya_ebpf::programs::XdpContext;
-use lvs_common::{FlowKey, METHOD_DR, Reason, Service, ServiceKey};
+use lvs_common::{FlowKey, Reason, Service, ServiceKey};
 
 /// What to do with a packet that is not dropped.
 pub enum Action {
@@ -21,6 +21,8 @@ pub enum Action {
     Tx,
     /// Carries the verdict `bpf_redirect` returned.
     Redirect(u32),
+    /// The frame became an ICMP error for the client, sent back out (XDP_TX).
+    TooBig,
 }
 
 #[inline(always)]
@@ -28,6 +30,7 @@ pub fn run(ctx: &XdpContext) -> Result<Action, Reason> {
     let flow = match parse::parse(ctx) {
         Parsed::Flow(flow) => flow,
         Parsed::Pass(reason) => return Ok(Action::Pass(reason)),
+        Parsed::IcmpError(flow) => return icmp_error(ctx, &flow),
         Parsed::Irregular { dst, reason } => {
             // SAFETY: presence test only.
             return if unsafe { VIPS.get(&dst) }.is_some() {
@@ -49,13 +52,35 @@ pub fn run(ctx: &XdpContext) -> Result<Action, Reason> {
             select::schedule(&flow, &svc, matches!(known, Known::Stale))?
         }
     };
-    let action = match choice.real.method {
-        METHOD_DR => forward::dr::forward(ctx, choice.real)?,
-        _ => return Err(Reason::DropBadMethod),
-    };
     let bytes = (ctx.data_end() - ctx.data()) as u64;
-    stats::forwarded(choice.index, bytes, choice.scheduled);
+    let action = forward::forward(ctx, &flow, choice.real)?;
+    if !matches!(action, Action::TooBig) {
+        stats::forwarded(choice.index, bytes, choice.scheduled);
+    }
     Ok(action)
+}
+
+/// An ICMP "fragmentation needed" / "packet too big" about a VIP flow: it was sent to the VIP
+/// by a router on the path of the real server's replies, and belongs to the real server that
+/// owns the flow (its TCP lowers the segment size). `flow` is the client's flow as the
+/// director knows it (the quoted reply, turned around). The connection table decides, else
+/// the Maglev table; an ICMP error never creates a connection entry.
+#[inline(always)]
+fn icmp_error(ctx: &XdpContext, flow: &FlowKey) -> Result<Action, Reason> {
+    if !maybe_vip(flow) {
+        return Ok(Action::Pass(Reason::PassNotService));
+    }
+    let real = match select::established(flow) {
+        Known::Hit(choice) => choice.real,
+        _ => {
+            let Some(svc) = service(flow) else {
+                return Ok(Action::Pass(Reason::PassIcmpNoFlow));
+            };
+            select::peek(flow, &svc)?
+        }
+    };
+    stats::count(Reason::IcmpForwarded);
+    forward::forward(ctx, flow, real)
 }
 
 /// False when no VIP has the flow's destination (exact); true when one may (then the maps

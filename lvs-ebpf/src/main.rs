@@ -36,6 +36,10 @@ pub fn lvs_director(ctx: XdpContext) -> u32 {
             stats::count(Reason::Redirect);
             verdict
         }
+        Ok(Action::TooBig) => {
+            stats::count(Reason::IcmpTooBigSent);
+            xdp_action::XDP_TX
+        }
         Err(reason) => {
             stats::count(reason);
             xdp_action::XDP_DROP

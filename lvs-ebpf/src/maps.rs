@@ -6,7 +6,7 @@ use aya_ebpf::{
 };
 use lvs_common::{
     Conn, DEFAULT_CONNS, FlowKey, MAX_REALS, MAX_RINGS, MAX_SERVICES, NUM_REASONS, Real, Service,
-    ServiceKey, Stats, VIP_FILTER_SLOTS, VipKey,
+    ServiceKey, Stats, TunnelConfig, VIP_FILTER_SLOTS, VipKey,
 };
 
 #[map(name = "LVS_SERVICES")]
@@ -38,6 +38,9 @@ const BPF_F_NO_COMMON_LRU: u32 = 1 << 1;
 
 #[map(name = "LVS_REAL_STATS")]
 pub static REAL_STATS: PerCpuArray<Stats> = PerCpuArray::with_max_entries(MAX_REALS, 0);
+
+#[map(name = "LVS_TUNNEL")]
+pub static TUNNEL: Array<TunnelConfig> = Array::with_max_entries(1, 0);
 
 #[map(name = "LVS_COUNTERS")]
 pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(NUM_REASONS, 0);

@@ -42,7 +42,14 @@ pub enum Parsed {
     Irregular { dst: VipKey, reason: Reason },
     /// Not the director's business.
     Pass(Reason),
+    /// An ICMP fragmentation-needed / packet-too-big quoting a TCP or UDP packet: the flow is
+    /// the client's flow the quoted packet answered (addresses and ports turned around).
+    IcmpError(FlowKey),
 }
+
+const IPPROTO_ICMP: u8 = 1;
+const IPPROTO_ICMPV6: u8 = 58;
+const ICMP_LEN: usize = 8;
 
 #[inline(always)]
 pub fn parse(ctx: &XdpContext) -> Parsed {
@@ -71,6 +78,12 @@ fn parse_v4(ctx: &XdpContext) -> Parsed {
         return Parsed::Pass(Reason::PassBadL3);
     }
     let proto = ip.proto;
+    if proto == IPPROTO_ICMP
+        && ip.vihl == 0x45
+        && u16::from_be_bytes(ip.frags) & IPV4_FRAGMENT_MASK == 0
+    {
+        return icmp4(ctx);
+    }
     if proto != PROTO_TCP && proto != PROTO_UDP {
         return Parsed::Pass(Reason::PassOtherProto);
     }
@@ -115,6 +128,7 @@ fn parse_v6(ctx: &XdpContext) -> Parsed {
             Some(p) => Parsed::Flow(FlowKey::v6(&ip.src_addr, &ip.dst_addr, p.src, p.dst, next)),
             None => irregular(ip.dst_addr, FAMILY_V6, Reason::DropTruncated),
         },
+        IPPROTO_ICMPV6 => icmp6(ctx),
         // Fragment header.
         44 => irregular(ip.dst_addr, FAMILY_V6, Reason::DropFragment),
         // Hop-by-hop, routing, destination options, AH, ESP, mobility, HIP, shim6, experimental.
@@ -123,6 +137,73 @@ fn parse_v6(ctx: &XdpContext) -> Parsed {
         }
         _ => Parsed::Pass(Reason::PassOtherProto),
     }
+}
+
+/// ICMP destination unreachable / fragmentation needed (type 3, code 4) quoting an IPv4 TCP
+/// or UDP packet; anything else ICMP passes.
+#[inline(always)]
+fn icmp4(ctx: &XdpContext) -> Parsed {
+    const ICMP: usize = ETH_LEN + IPV4_LEN;
+    const QUOTE: usize = ICMP + ICMP_LEN;
+    // SAFETY (all three): bounds checked by ptr_at; byte headers, copied out at once.
+    let Ok(icmp) = (unsafe { ptr_at::<[u8; 2]>(ctx, ICMP) }) else {
+        return Parsed::Pass(Reason::PassOtherProto);
+    };
+    if unsafe { *icmp } != [3, 4] {
+        return Parsed::Pass(Reason::PassOtherProto);
+    }
+    let Ok(quoted) = (unsafe { ptr_at::<Ipv4Hdr>(ctx, QUOTE) }) else {
+        return Parsed::Pass(Reason::PassOtherProto);
+    };
+    let quoted = unsafe { &*quoted };
+    let proto = quoted.proto;
+    if quoted.vihl != 0x45 || (proto != PROTO_TCP && proto != PROTO_UDP) {
+        return Parsed::Pass(Reason::PassOtherProto);
+    }
+    let Ok(p) = (unsafe { ptr_at::<Ports>(ctx, QUOTE + IPV4_LEN) }) else {
+        return Parsed::Pass(Reason::PassOtherProto);
+    };
+    let p = unsafe { &*p };
+    Parsed::IcmpError(FlowKey::v4(
+        quoted.dst_addr,
+        quoted.src_addr,
+        p.dst,
+        p.src,
+        proto,
+    ))
+}
+
+/// ICMPv6 packet too big (type 2) quoting an IPv6 TCP or UDP packet; anything else passes.
+#[inline(always)]
+fn icmp6(ctx: &XdpContext) -> Parsed {
+    const ICMP: usize = ETH_LEN + IPV6_LEN;
+    const QUOTE: usize = ICMP + ICMP_LEN;
+    // SAFETY (all three): bounds checked by ptr_at; byte headers, copied out at once.
+    let Ok(icmp) = (unsafe { ptr_at::<[u8; 1]>(ctx, ICMP) }) else {
+        return Parsed::Pass(Reason::PassOtherProto);
+    };
+    if unsafe { *icmp } != [2] {
+        return Parsed::Pass(Reason::PassOtherProto);
+    }
+    let Ok(quoted) = (unsafe { ptr_at::<Ipv6Hdr>(ctx, QUOTE) }) else {
+        return Parsed::Pass(Reason::PassOtherProto);
+    };
+    let quoted = unsafe { &*quoted };
+    let next = quoted.next_hdr;
+    if next != PROTO_TCP && next != PROTO_UDP {
+        return Parsed::Pass(Reason::PassOtherProto);
+    }
+    let Ok(p) = (unsafe { ptr_at::<Ports>(ctx, QUOTE + IPV6_LEN) }) else {
+        return Parsed::Pass(Reason::PassOtherProto);
+    };
+    let p = unsafe { &*p };
+    Parsed::IcmpError(FlowKey::v6(
+        &quoted.dst_addr,
+        &quoted.src_addr,
+        p.dst,
+        p.src,
+        next,
+    ))
 }
 
 /// The ports of a TCP or UDP header at `off`, if the whole fixed header is there.

@@ -74,6 +74,16 @@ pub fn schedule(flow: &FlowKey, svc: &Service, rescheduled: bool) -> Result<Choi
     })
 }
 
+/// The real the service's Maglev table gives the flow, without pinning the flow.
+#[inline(always)]
+pub fn peek(flow: &FlowKey, svc: &Service) -> Result<&'static Real, Reason> {
+    let index = ring_lookup(flow, svc)?;
+    match REALS.get(index) {
+        Some(real) if real.flags & REAL_F_ACTIVE != 0 => Ok(real),
+        _ => Err(Reason::DropNoReal),
+    }
+}
+
 /// The real index in the service's live Maglev table for this flow's hash.
 #[inline(always)]
 fn ring_lookup(flow: &FlowKey, svc: &Service) -> Result<u32, Reason> {

@@ -2,6 +2,7 @@
 //! namespace labs. Everything that must be undone (pins, namespaces, processes) is undone on
 //! drop, so a failing test leaves the machine clean.
 
+pub mod bench;
 pub mod lab;
 pub mod packet;
 
@@ -105,16 +106,13 @@ impl Harness {
 
     /// Runs one frame through the program.
     pub fn run(&self, frame: &[u8]) -> Outcome {
-        let mut out = vec![0u8; frame.len() + 256];
-        let mut opts = TestRunOptions::new();
-        opts.data_in = Some(frame);
-        opts.data_out = Some(&mut out);
-        let r = self.dp.program().test_run(opts).expect("BPF_PROG_TEST_RUN");
-        out.truncate(r.data_size_out as usize);
-        Outcome {
-            verdict: r.return_value,
-            frame: out,
-        }
+        run_program(self.dp.program(), frame, None)
+    }
+
+    /// Runs one frame as if it came in on interface `ingress` (of the calling thread's
+    /// network namespace): its MTU is what the tunnel paths check against.
+    pub fn run_on(&self, frame: &[u8], ingress: u32) -> Outcome {
+        run_program(self.dp.program(), frame, Some(ingress))
     }
 
     /// Runs a frame `repeat` times in the kernel; returns the kernel's mean time per run.
@@ -139,6 +137,54 @@ impl Harness {
 
     pub fn real_index(&self, key: &ServiceKey, addr: std::net::IpAddr) -> u32 {
         self.tables.real_index(key, addr).expect("real is applied")
+    }
+}
+
+/// `lvs_decap` loaded for `BPF_PROG_TEST_RUN`, its pins removed on drop.
+pub struct DecapHarness {
+    pub decap: lvs_ctl::decap::Decap,
+    _pins: PinDir,
+}
+
+impl DecapHarness {
+    pub fn new(tag: &str, addrs: &[std::net::IpAddr], ports: &[u16]) -> Self {
+        require_root();
+        let pins = PinDir::new(tag);
+        let mut decap = lvs_ctl::decap::Decap::load(&pins.0).expect("load lvs_decap");
+        decap.set_addresses(addrs).expect("decap addresses");
+        decap.set_ports(ports).expect("decap ports");
+        DecapHarness { decap, _pins: pins }
+    }
+
+    pub fn run(&self, frame: &[u8]) -> Outcome {
+        run_program(self.decap.program(), frame, None)
+    }
+
+    pub fn counter(&self, reason: Reason) -> u64 {
+        self.decap.counter(reason).expect("read counters")
+    }
+}
+
+/// Runs one frame through `prog`; `ingress` sets the ingress interface (it must exist in the
+/// calling thread's network namespace).
+pub fn run_program(prog: &aya::programs::Xdp, frame: &[u8], ingress: Option<u32>) -> Outcome {
+    let mut out = vec![0u8; frame.len() + 256];
+    // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex.
+    // The kernel wants data_end = the frame's length and data = data_meta = 0 (no metadata).
+    let mut md = [0u8; 24];
+    md[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
+    md[12..16].copy_from_slice(&ingress.unwrap_or(0).to_ne_bytes());
+    let mut opts = TestRunOptions::new();
+    opts.data_in = Some(frame);
+    opts.data_out = Some(&mut out);
+    if ingress.is_some() {
+        opts.ctx_in = Some(&md);
+    }
+    let r = prog.test_run(opts).expect("BPF_PROG_TEST_RUN");
+    out.truncate(r.data_size_out as usize);
+    Outcome {
+        verdict: r.return_value,
+        frame: out,
     }
 }
 

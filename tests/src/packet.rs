@@ -61,6 +61,34 @@ pub fn frame(src: SocketAddr, dst: SocketAddr, proto: u8, payload: &[u8]) -> Vec
     )
 }
 
+/// A frame whose IP header carries `tos` (IPv4 TOS byte / IPv6 traffic class), whose whole
+/// IP packet is `ip_len` bytes long (payload padded with zeros) and, for IPv4, with or
+/// without DF.
+pub fn frame_sized(
+    src: SocketAddr,
+    dst: SocketAddr,
+    proto: u8,
+    tos: u8,
+    ip_len: usize,
+    df: bool,
+) -> Vec<u8> {
+    let mut ip = ip_headers(src.ip(), dst.ip(), proto);
+    let (ip_hdr, l4_hdr) = (
+        if src.is_ipv4() { 20 } else { 40 },
+        if proto == PROTO_TCP { 20 } else { 8 },
+    );
+    match &mut ip {
+        IpHeaders::Ipv4(h, _) => {
+            h.dscp = etherparse::Ipv4Dscp::try_new(tos >> 2).expect("dscp");
+            h.ecn = etherparse::Ipv4Ecn::try_new(tos & 3).expect("ecn");
+            h.dont_fragment = df;
+        }
+        IpHeaders::Ipv6(h, _) => h.traffic_class = tos,
+    }
+    let payload = vec![0xabu8; ip_len - ip_hdr - l4_hdr];
+    frame_with(ip, src.port(), dst.port(), proto, &payload)
+}
+
 /// A frame over the given IP headers (options, fragments, extension headers).
 pub fn frame_with(ip: IpHeaders, sport: u16, dport: u16, proto: u8, payload: &[u8]) -> Vec<u8> {
     let b = PacketBuilder::ethernet2(CLIENT_MAC, DIRECTOR_MAC).ip(ip);
@@ -136,6 +164,39 @@ pub fn icmp_echo(src: IpAddr, dst: IpAddr) -> Vec<u8> {
             .ipv6(s.octets(), d.octets(), 64)
             .icmpv6_echo_request(1, 1)
             .write(&mut out, b"ping"),
+        _ => panic!("mixed families"),
+    }
+    .expect("write icmp");
+    out
+}
+
+/// An ICMP "fragmentation needed" (IPv4) or ICMPv6 "packet too big" from `router` to the VIP,
+/// quoting the first bytes of a reply the real server sent from `vip` to `client`.
+pub fn icmp_too_big_about(
+    router: IpAddr,
+    vip: SocketAddr,
+    client: SocketAddr,
+    proto: u8,
+    mtu: u16,
+) -> Vec<u8> {
+    // The quoted reply: its IP header and the first 8 bytes of its transport header.
+    let reply = frame(vip, client, proto, b"reply data");
+    let quote = &reply[14..14 + if vip.is_ipv4() { 28 } else { 48 }];
+    let mut out = Vec::new();
+    let b = PacketBuilder::ethernet2(CLIENT_MAC, DIRECTOR_MAC);
+    match (router, vip.ip()) {
+        (IpAddr::V4(r), IpAddr::V4(v)) => b
+            .ipv4(r.octets(), v.octets(), 64)
+            .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+                etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded {
+                    next_hop_mtu: mtu,
+                },
+            ))
+            .write(&mut out, quote),
+        (IpAddr::V6(r), IpAddr::V6(v)) => b
+            .ipv6(r.octets(), v.octets(), 64)
+            .icmpv6(etherparse::Icmpv6Type::PacketTooBig { mtu: mtu as u32 })
+            .write(&mut out, quote),
         _ => panic!("mixed families"),
     }
     .expect("write icmp");

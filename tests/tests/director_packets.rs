@@ -41,6 +41,10 @@ fn fixture() -> Vec<ServiceSpec> {
         ifindex: 999,
         ..dr("198.18.1.50", 1, 50)
     };
+    let unknown = RealSpec {
+        method: 7,
+        ..dr("198.18.1.70", 1, 70)
+    };
     let tunnel = RealSpec {
         method: METHOD_IPIP,
         ..dr("198.18.1.60", 1, 60)
@@ -77,6 +81,7 @@ fn fixture() -> Vec<ServiceSpec> {
         service(key("198.18.0.13", 80, PROTO_TCP), vec![unresolved]),
         service(key("198.18.0.14", 80, PROTO_TCP), vec![elsewhere]),
         service(key("198.18.0.15", 80, PROTO_TCP), vec![tunnel]),
+        service(key("198.18.0.16", 80, PROTO_TCP), vec![unknown]),
     ]
 }
 
@@ -323,8 +328,13 @@ fn cases() -> Vec<Case> {
             Drop(Reason::DropNoNeighbour),
         ),
         case(
-            "tunnel method not built in",
+            "tunnel without a tunnel source",
             frame(sa(c4), sa("198.18.0.15:80"), PROTO_TCP, b"x"),
+            Drop(Reason::DropNoTunnelSource),
+        ),
+        case(
+            "forwarding method unknown",
+            frame(sa(c4), sa("198.18.0.16:80"), PROTO_TCP, b"x"),
             Drop(Reason::DropBadMethod),
         ),
     ]

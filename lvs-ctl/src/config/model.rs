@@ -144,6 +144,54 @@ pub struct Tunnel {
         skip_serializing_if = "is_default_gue_port"
     )]
     pub gue_port: u16,
+    /// Low bits of the IPv4 source varied by the flow hash (0..=16; 0 = one source), so
+    /// the real servers' NICs spread tunnelled flows over their queues. The source's own
+    /// low bits must be zero.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub vary_bits_v4: u8,
+    /// Low bits of the IPv6 source varied by the flow hash (0..=32).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub vary_bits_v6: u8,
+    /// TTL / hop limit of the outer header (1..=255; default 64).
+    #[serde(
+        default = "default_tunnel_ttl",
+        skip_serializing_if = "is_default_tunnel_ttl"
+    )]
+    pub ttl: u8,
+}
+
+fn default_tunnel_ttl() -> u8 {
+    lvs_common::DEFAULT_TUNNEL_TTL
+}
+
+fn is_default_tunnel_ttl(v: &u8) -> bool {
+    *v == lvs_common::DEFAULT_TUNNEL_TTL
+}
+
+impl Tunnel {
+    /// The data plane's form of these settings.
+    pub fn to_data_plane(&self) -> lvs_common::TunnelConfig {
+        let mask = |bits: u8| {
+            if bits == 0 {
+                0u32
+            } else {
+                u32::MAX >> (32 - bits as u32)
+            }
+        };
+        let mut cfg = lvs_common::TunnelConfig {
+            ttl: self.ttl,
+            ..Default::default()
+        };
+        if let Some(a) = self.source_v4 {
+            cfg.source4 = a.octets();
+            cfg.vary4 = mask(self.vary_bits_v4.min(16)).to_be_bytes();
+        }
+        if let Some(a) = self.source_v6 {
+            cfg.source6 = a.octets();
+            cfg.vary6 = mask(self.vary_bits_v6.min(32)).to_be_bytes();
+        }
+        cfg
+    }
 }
 
 /// The `global.check_defaults:` section.

@@ -484,6 +484,9 @@ fn reference_file_loads_and_shows_every_key() {
             source_v4: Some("198.18.0.1".parse().expect("v4")),
             source_v6: Some("2001:db8::1".parse().expect("v6")),
             gue_port: DEFAULT_GUE_PORT,
+            vary_bits_v4: 0,
+            vary_bits_v6: 0,
+            ttl: 64,
         });
         g
     });

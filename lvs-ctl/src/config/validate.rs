@@ -151,6 +151,34 @@ impl Validator {
             if t.gue_port == 0 {
                 self.fault("global.tunnel.gue_port", "0 is not a UDP port");
             }
+            if t.vary_bits_v4 > 16 {
+                self.fault(
+                    "global.tunnel.vary_bits_v4",
+                    format!("{} is out of range 0..=16", t.vary_bits_v4),
+                );
+            }
+            if t.vary_bits_v6 > 32 {
+                self.fault(
+                    "global.tunnel.vary_bits_v6",
+                    format!("{} is out of range 0..=32", t.vary_bits_v6),
+                );
+            }
+            if t.ttl == 0 {
+                self.fault("global.tunnel.ttl", "0 is out of range 1..=255");
+            }
+            if let Some(a) = t.source_v4
+                && t.vary_bits_v4 > 0
+                && t.vary_bits_v4 <= 16
+                && u32::from(a) & (u32::MAX >> (32 - t.vary_bits_v4 as u32)) != 0
+            {
+                self.fault(
+                    "global.tunnel.source_v4",
+                    format!(
+                        "{a} has bits set in the {} low bits that vary_bits_v4 varies",
+                        t.vary_bits_v4
+                    ),
+                );
+            }
             if let Some(a) = t.source_v4
                 && (a.is_unspecified() || a.is_multicast() || a.is_broadcast())
             {

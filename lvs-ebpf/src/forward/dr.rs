@@ -2,7 +2,7 @@
 //! Nothing above Ethernet changes, so no checksum changes either.
 
 use crate::{access::ptr_at, director::Action};
-use aya_ebpf::{bindings::xdp_action, helpers::bpf_redirect, programs::XdpContext};
+use aya_ebpf::programs::XdpContext;
 use lvs_common::{Real, Reason};
 use network_types::eth::EthHdr;
 
@@ -21,14 +21,5 @@ pub fn forward(ctx: &XdpContext, real: &Real) -> Result<Action, Reason> {
         (*eth).dst_addr = dst;
         (*eth).src_addr = src;
     }
-    if real.ifindex == 0 || real.ifindex as usize == ctx.ingress_ifindex() {
-        return Ok(Action::Tx);
-    }
-    // SAFETY: plain helper call.
-    let verdict = unsafe { bpf_redirect(real.ifindex, 0) } as u32;
-    if verdict == xdp_action::XDP_REDIRECT {
-        Ok(Action::Redirect(verdict))
-    } else {
-        Err(Reason::DropRedirect)
-    }
+    super::egress(ctx, real)
 }

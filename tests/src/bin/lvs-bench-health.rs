@@ -6,14 +6,18 @@
 //! accepts on a few ports bound to 0.0.0.0 and closes at once; so the process measured does
 //! only the checking. CPU is `getrusage(RUSAGE_SELF)` (user + system, threads included) over a
 //! fixed window after a warm-up; memory is `VmRSS`/`VmHWM` of `/proc/self/status`, before the
-//! checks and at the end. Prints a markdown table and writes it to `target/bench/health.md`.
+//! checks and at the end. Prints a markdown table and writes it to `target/bench/health.md` (figures in
+//! `health.json`, for the report).
 //!
 //! Options: `--reals N` (10000), `--interval-ms N` (1000), `--warmup S` (5), `--window S` (20),
 //! `--ports N` (16).
 
 use anyhow::{Context, Result, bail};
-use lvs_ctl::health::{CheckKind, CheckSpec, Event, Monitor, Proto, State, Target};
-use lvs_tests::require_root;
+use lvs_ctl::health::{self, CheckKind, CheckSpec, Event, Monitor, Proto, State};
+use lvs_tests::{
+    bench::{Figure, Section, Target},
+    require_root,
+};
 use std::{
     fmt::Write as _,
     net::{Ipv4Addr, SocketAddr, TcpListener},
@@ -228,7 +232,7 @@ fn main() -> Result<()> {
         let started = Instant::now();
         monitor.set_checks(
             (0..o.reals)
-                .map(|i| (i, Target::new(real_addr(i, o.ports)), spec.clone()))
+                .map(|i| (i, health::Target::new(real_addr(i, o.ports)), spec.clone()))
                 .collect(),
         );
         // Every real up (rise 2: two intervals and the spread of start times).
@@ -343,9 +347,52 @@ fn main() -> Result<()> {
     )?;
     writeln!(md, "| TCP sockets in TIME_WAIT at the end | {tw} | | |")?;
     println!("{md}");
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
-    std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("health.md"), &md)?;
+    let method = format!(
+        "{} reals, TCP connect every {} ms on loopback, getrusage over {} s",
+        o.reals,
+        o.interval.as_millis(),
+        o.window.as_secs()
+    );
+    let figure = |name: &str, value: f64, unit: &str, target: Option<Target>| Figure {
+        name: name.into(),
+        value,
+        unit: unit.into(),
+        spread: None,
+        rounds: None,
+        method: method.clone(),
+        compared_to: None,
+        target,
+    };
+    let section = Section {
+        name: "health".into(),
+        title: "Health checks".into(),
+        markdown: md,
+        figures: vec![
+            figure(
+                "health checks, CPU of one core",
+                cpu_pct,
+                "%",
+                Some(Target::at_most(TARGET_CPU, "%", cpu_pct, "issue #4")),
+            ),
+            figure(
+                "health checks, probes per second",
+                per_sec,
+                "probes/s",
+                None,
+            ),
+            figure("health checks, CPU per probe", per_probe_us, "us", None),
+            figure(
+                "health checks, RSS at the end",
+                rss as f64 / 1024.0,
+                "MiB",
+                None,
+            ),
+        ],
+    };
+    let path = section
+        .write()
+        .context("writing target/bench/health.{md,json}")?;
+    eprintln!("written: {}", path.display());
     if stale != 0 {
         bail!("{stale} reals were not probed on time");
     }

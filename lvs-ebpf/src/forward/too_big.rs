@@ -1,0 +1,198 @@
+//! When a packet would not fit the egress interface once encapsulated, the client is told
+//! the size that fits (RFC 1191 / RFC 8201 path MTU discovery): the frame is turned in place
+//! into an ICMP "fragmentation needed" (IPv4) or ICMPv6 "packet too big" sent back out of the
+//! interface it came in on, from the VIP, quoting the packet's IP header and first 8 bytes.
+//! IPv4 packets that allow fragmentation (DF clear) are dropped and counted instead: the
+//! director does not fragment.
+
+use super::encap::{ETH_LEN, IPV4_LEN, IPV6_LEN};
+use crate::{access::ptr_at, director::Action};
+use aya_ebpf::{
+    helpers::{bpf_xdp_adjust_head, bpf_xdp_adjust_tail},
+    programs::XdpContext,
+};
+use lvs_common::{FAMILY_V4, Reason, csum};
+use network_types::eth::EthHdr;
+
+const ICMP_LEN: usize = 8;
+/// Quoted: the offending packet's IP header and the first 8 bytes after it.
+const QUOTE4: usize = IPV4_LEN + 8;
+const QUOTE6: usize = IPV6_LEN + 8;
+
+#[inline(always)]
+pub fn reply(ctx: &XdpContext, family: u8, df: bool, mtu: u32) -> Result<Action, Reason> {
+    if family == FAMILY_V4 {
+        if !df {
+            return Err(Reason::DropTooBig);
+        }
+        reply4(ctx, mtu.max(68) as u16)
+    } else {
+        reply6(ctx, mtu.max(1280))
+    }
+}
+
+/// The frame becomes [Ethernet][IPv4 20][ICMP 8][quote 28]: it grows by 28 bytes at the
+/// front (the quote is then already in place) and is cut after the quote.
+#[inline(always)]
+fn reply4(ctx: &XdpContext, mtu: u16) -> Result<Action, Reason> {
+    const GROW: usize = IPV4_LEN + ICMP_LEN;
+    const QUOTED: usize = ETH_LEN + GROW; // where the original IP header now starts
+    const TOTAL: usize = QUOTED + QUOTE4;
+    // SAFETY: helper call; every access below is checked again.
+    if unsafe { bpf_xdp_adjust_head(ctx.ctx, -(GROW as i32)) } != 0 {
+        return Err(Reason::DropEncapFailed);
+    }
+    // SAFETY: bounds checked by ptr_at; plain bytes. The original Ethernet header sits right
+    // before the quote; read its MACs before the new headers overwrite them.
+    let old = unsafe { &*ptr_at::<EthHdr>(ctx, GROW).map_err(|_| Reason::DropEncapFailed)? };
+    let (client_mac, our_mac) = (old.src_addr, old.dst_addr);
+    // SAFETY: as above.
+    let q = unsafe { &*ptr_at::<[u8; QUOTE4]>(ctx, QUOTED).map_err(|_| Reason::DropEncapFailed)? };
+    let client = [q[12], q[13], q[14], q[15]];
+    let vip = [q[16], q[17], q[18], q[19]];
+    let len = ctx.data_end() - ctx.data();
+    // SAFETY: helper call; shrinks the frame to the quote's end.
+    if len < TOTAL || unsafe { bpf_xdp_adjust_tail(ctx.ctx, TOTAL as i32 - len as i32) } != 0 {
+        return Err(Reason::DropEncapFailed);
+    }
+    // SAFETY: bounds checked by ptr_at after both adjustments.
+    let frame =
+        unsafe { &mut *ptr_at::<[u8; TOTAL]>(ctx, 0).map_err(|_| Reason::DropEncapFailed)? };
+    set_macs(frame, client_mac, our_mac);
+    frame[12] = 0x08;
+    frame[13] = 0x00;
+    let total = (IPV4_LEN + ICMP_LEN + QUOTE4) as u16;
+    let ip: [u8; IPV4_LEN] = [
+        0x45,
+        0xc0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        0,
+        0,
+        0,
+        64,
+        1,
+        0,
+        0,
+        vip[0],
+        vip[1],
+        vip[2],
+        vip[3],
+        client[0],
+        client[1],
+        client[2],
+        client[3],
+    ];
+    let mut sum = 0u32;
+    let mut i = 0;
+    while i < IPV4_LEN {
+        sum += u16::from_be_bytes([ip[i], ip[i + 1]]) as u32;
+        frame[ETH_LEN + i] = ip[i];
+        frame[ETH_LEN + i + 1] = ip[i + 1];
+        i += 2;
+    }
+    let check = csum::finish(sum).to_be_bytes();
+    frame[ETH_LEN + 10] = check[0];
+    frame[ETH_LEN + 11] = check[1];
+    // ICMP type 3 (destination unreachable), code 4 (fragmentation needed), next-hop MTU.
+    let icmp = ETH_LEN + IPV4_LEN;
+    let m = mtu.to_be_bytes();
+    let header = [3u8, 4, 0, 0, 0, 0, m[0], m[1]];
+    let mut sum = 0u32;
+    let mut i = 0;
+    while i < ICMP_LEN {
+        frame[icmp + i] = header[i];
+        frame[icmp + i + 1] = header[i + 1];
+        sum += u16::from_be_bytes([header[i], header[i + 1]]) as u32;
+        i += 2;
+    }
+    let mut i = 0;
+    while i < QUOTE4 {
+        sum += u16::from_be_bytes([frame[QUOTED + i], frame[QUOTED + i + 1]]) as u32;
+        i += 2;
+    }
+    let check = csum::finish(sum).to_be_bytes();
+    frame[icmp + 2] = check[0];
+    frame[icmp + 3] = check[1];
+    Ok(Action::TooBig)
+}
+
+/// The frame becomes [Ethernet][IPv6 40][ICMPv6 8][quote 48].
+#[inline(always)]
+fn reply6(ctx: &XdpContext, mtu: u32) -> Result<Action, Reason> {
+    const GROW: usize = IPV6_LEN + ICMP_LEN;
+    const QUOTED: usize = ETH_LEN + GROW;
+    const TOTAL: usize = QUOTED + QUOTE6;
+    // SAFETY: helper call; every access below is checked again.
+    if unsafe { bpf_xdp_adjust_head(ctx.ctx, -(GROW as i32)) } != 0 {
+        return Err(Reason::DropEncapFailed);
+    }
+    // SAFETY: bounds checked by ptr_at; plain bytes; read before being overwritten.
+    let old = unsafe { &*ptr_at::<EthHdr>(ctx, GROW).map_err(|_| Reason::DropEncapFailed)? };
+    let (client_mac, our_mac) = (old.src_addr, old.dst_addr);
+    let len = ctx.data_end() - ctx.data();
+    // SAFETY: helper call.
+    if len < TOTAL || unsafe { bpf_xdp_adjust_tail(ctx.ctx, TOTAL as i32 - len as i32) } != 0 {
+        return Err(Reason::DropEncapFailed);
+    }
+    // SAFETY: bounds checked by ptr_at after both adjustments.
+    let frame =
+        unsafe { &mut *ptr_at::<[u8; TOTAL]>(ctx, 0).map_err(|_| Reason::DropEncapFailed)? };
+    set_macs(frame, client_mac, our_mac);
+    frame[12] = 0x86;
+    frame[13] = 0xdd;
+    let payload = (ICMP_LEN + QUOTE6) as u16;
+    let ip = ETH_LEN;
+    frame[ip] = 0x60;
+    frame[ip + 1] = 0;
+    frame[ip + 2] = 0;
+    frame[ip + 3] = 0;
+    frame[ip + 4] = (payload >> 8) as u8;
+    frame[ip + 5] = payload as u8;
+    frame[ip + 6] = 58;
+    frame[ip + 7] = 255;
+    // Source: the VIP (the quote's destination); destination: the client (its source).
+    let mut addrs = 0u32;
+    let mut i = 0;
+    while i < 16 {
+        frame[ip + 8 + i] = frame[QUOTED + 24 + i];
+        frame[ip + 9 + i] = frame[QUOTED + 25 + i];
+        frame[ip + 24 + i] = frame[QUOTED + 8 + i];
+        frame[ip + 25 + i] = frame[QUOTED + 9 + i];
+        addrs += u16::from_be_bytes([frame[QUOTED + 24 + i], frame[QUOTED + 25 + i]]) as u32
+            + u16::from_be_bytes([frame[QUOTED + 8 + i], frame[QUOTED + 9 + i]]) as u32;
+        i += 2;
+    }
+    let icmp = ETH_LEN + IPV6_LEN;
+    let m = mtu.to_be_bytes();
+    let header = [2u8, 0, 0, 0, m[0], m[1], m[2], m[3]];
+    let mut sum = addrs + payload as u32 + 58;
+    let mut i = 0;
+    while i < ICMP_LEN {
+        frame[icmp + i] = header[i];
+        frame[icmp + i + 1] = header[i + 1];
+        sum += u16::from_be_bytes([header[i], header[i + 1]]) as u32;
+        i += 2;
+    }
+    let mut i = 0;
+    while i < QUOTE6 {
+        sum += u16::from_be_bytes([frame[QUOTED + i], frame[QUOTED + i + 1]]) as u32;
+        i += 2;
+    }
+    let check = csum::finish(sum).to_be_bytes();
+    frame[icmp + 2] = check[0];
+    frame[icmp + 3] = check[1];
+    Ok(Action::TooBig)
+}
+
+/// Writes the Ethernet addresses byte by byte (no memcpy into packet memory).
+#[inline(always)]
+fn set_macs<const N: usize>(frame: &mut [u8; N], dst: [u8; 6], src: [u8; 6]) {
+    let mut i = 0;
+    while i < 6 {
+        frame[i] = dst[i];
+        frame[6 + i] = src[i];
+        i += 1;
+    }
+}

@@ -1,0 +1,274 @@
+//! Tunnel mode end to end, with real TCP: the real server is one routed hop away from the
+//! director, decapsulates with `lvs_decap` and answers the client directly over a return path
+//! that does not cross the director.
+//!
+//! ```text
+//!  client c0 ── d0 director d1 ── r0 router r1 ── s0 real (VIP on lo, lvs_decap on s0)
+//!         c1 ─────────────────────── r2 (replies: real -> router -> client)
+//! ```
+
+use aya::programs::XdpMode;
+use lvs_common::{METHOD_GUE, METHOD_IPIP, PROTO_TCP, Reason, ServiceKey, TunnelConfig};
+use lvs_ctl::{
+    dataplane::{Dataplane, LoadOptions},
+    decap::Decap,
+    tables::{RealSpec, ServiceSpec, Tables},
+};
+use lvs_tests::{PinDir, lab::*, require_root, unique};
+use std::{
+    io::{Read, Write},
+    net::{SocketAddr, TcpListener, TcpStream},
+    time::Duration,
+};
+
+const VIP: &str = "198.18.100.1";
+const ROUTER_IN_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x0a, 0x02];
+const DIRECTOR_OUT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x0a, 0x01];
+
+struct TunnelLab {
+    client: Netns,
+    director: Netns,
+    router: Netns,
+    real: Netns,
+}
+
+impl TunnelLab {
+    fn new(tag: &str) -> Self {
+        let base = unique(tag);
+        let (client, director, router, real) = (
+            Netns::new(&format!("{base}c")),
+            Netns::new(&format!("{base}d")),
+            Netns::new(&format!("{base}r")),
+            Netns::new(&format!("{base}s")),
+        );
+        veth(&client, "c0", CLIENT_MAC, &director, "d0", DIRECTOR_IN_MAC);
+        veth(
+            &director,
+            "d1",
+            DIRECTOR_OUT_MAC,
+            &router,
+            "r0",
+            ROUTER_IN_MAC,
+        );
+        veth(
+            &router,
+            "r1",
+            [0x02, 0, 0, 0, 0x14, 0x01],
+            &real,
+            "s0",
+            [0x02, 0, 0, 0, 0x14, 0x02],
+        );
+        veth(
+            &router,
+            "r2",
+            [0x02, 0, 0, 0, 0x1e, 0x02],
+            &client,
+            "c1",
+            [0x02, 0, 0, 0, 0x1e, 0x01],
+        );
+        client.ip(&["addr", "add", "198.18.0.1/24", "dev", "c0"]);
+        client.ip(&["addr", "add", "198.18.30.1/24", "dev", "c1"]);
+        client.ip(&["route", "add", "198.18.100.0/24", "via", "198.18.0.2"]);
+        director.ip(&["addr", "add", "198.18.0.2/24", "dev", "d0"]);
+        director.ip(&["addr", "add", "198.18.10.1/24", "dev", "d1"]);
+        router.ip(&["addr", "add", "198.18.10.2/24", "dev", "r0"]);
+        router.ip(&["addr", "add", "198.18.20.1/24", "dev", "r1"]);
+        router.ip(&["addr", "add", "198.18.30.2/24", "dev", "r2"]);
+        router.ip(&["route", "add", "198.18.0.0/24", "via", "198.18.30.1"]);
+        real.ip(&["addr", "add", "198.18.20.2/24", "dev", "s0"]);
+        real.ip(&["addr", "add", &format!("{VIP}/32"), "dev", "lo"]);
+        real.ip(&["route", "add", "default", "via", "198.18.20.1"]);
+        let loose = "sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0";
+        client.sh(&format!(
+            "{loose} net.ipv4.conf.c0.rp_filter=0 net.ipv4.conf.c1.rp_filter=0"
+        ));
+        router.sh(&format!("{loose} net.ipv4.ip_forward=1"));
+        real.sh(&format!(
+            "{loose} net.ipv4.conf.s0.rp_filter=0 net.ipv4.conf.lo.rp_filter=0"
+        ));
+        // The client's kernel fills in its checksums (the director's GUE checksum builds on
+        // them); the router's end of the director's egress link takes redirected frames.
+        client.sh("ethtool -K c0 tx off >/dev/null");
+        router.sh("ethtool -K r0 gro on >/dev/null");
+        TunnelLab {
+            client,
+            director,
+            router,
+            real,
+        }
+    }
+}
+
+/// Loads the director (attached to d0) and the decapsulator (attached to s0), with one
+/// service per method: IPIP on port 80, GUE on port 81, the same real behind both.
+fn start(
+    lab: &TunnelLab,
+    pins: &PinDir,
+    decap_pins: &PinDir,
+) -> (Dataplane, Decap, Tables, aya::Ebpf) {
+    // ICMP errors the director sends back to the client go out of d0 with XDP_TX; a veth
+    // hands XDP frames only to a peer that runs XDP itself (TOOLCHAIN.md): an empty XDP_PASS
+    // program on the client's end.
+    let client_xdp = lab.client.enter(|| {
+        let mut obj = aya::Ebpf::load(lvs_ctl::dataplane::FLOOR_OBJECT).expect("load lvs_null");
+        let p: &mut aya::programs::Xdp = obj.program_mut("lvs_null").unwrap().try_into().unwrap();
+        p.load().expect("verify lvs_null");
+        p.attach("c0", XdpMode::Driver)
+            .expect("attach lvs_null to c0");
+        obj
+    });
+    let mut dp = lab.director.enter(|| {
+        let mut opts = LoadOptions::new(&pins.0);
+        opts.conn_table_size = 65536;
+        let mut dp = Dataplane::load(&opts).expect("load lvs_director");
+        dp.attach(lab_iface(), XdpMode::Driver)
+            .expect("attach lvs_director to d0");
+        dp
+    });
+    let decap = lab.real.enter(|| {
+        let mut d = Decap::load(&decap_pins.0).expect("load lvs_decap");
+        d.set_addresses(&["198.18.20.2".parse().unwrap()])
+            .expect("addresses");
+        d.set_ports(&[6080]).expect("ports");
+        d.attach_pinned(&decap_pins.0, "s0", XdpMode::Driver)
+            .expect("attach lvs_decap to s0");
+        d
+    });
+    dp.set_tunnel(&TunnelConfig {
+        source4: [198, 18, 10, 1],
+        ..Default::default()
+    })
+    .expect("tunnel");
+    let d1 = lab.director.ifindex("d1");
+    let real = |method| RealSpec {
+        addr: "198.18.20.2".parse().unwrap(),
+        weight: 1,
+        method,
+        dst_mac: ROUTER_IN_MAC,
+        src_mac: DIRECTOR_OUT_MAC,
+        ifindex: d1,
+        tunnel_port: 6080,
+        active: true,
+    };
+    let svc = |port, method| ServiceSpec {
+        key: ServiceKey::new(VIP.parse().unwrap(), port, PROTO_TCP),
+        flags: 0,
+        ring_size: 65537,
+        reals: vec![real(method)],
+    };
+    let mut tables = Tables::new();
+    tables
+        .apply(&mut dp, &[svc(80, METHOD_IPIP), svc(81, METHOD_GUE)])
+        .expect("write the services");
+    (dp, decap, tables, client_xdp)
+}
+
+fn lab_iface() -> &'static str {
+    "d0"
+}
+
+/// A TCP echo server on VIP:port in the real's namespace: answers "real: <what it read>"
+/// for each connection, and counts bytes for the large-transfer test.
+fn serve(lab: &TunnelLab, port: u16) -> std::thread::JoinHandle<()> {
+    let listener = lab
+        .real
+        .enter(|| TcpListener::bind((VIP, port)).expect("bind the VIP in the real"));
+    listener.set_nonblocking(false).expect("blocking");
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(3) {
+            let Ok(mut conn) = conn else { return };
+            conn.set_read_timeout(Some(Duration::from_secs(10))).ok();
+            let mut len = [0u8; 8];
+            if conn.read_exact(&mut len).is_err() {
+                continue;
+            }
+            let mut body = vec![0u8; u64::from_be_bytes(len) as usize];
+            if conn.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let digest: u64 = body.iter().map(|b| *b as u64).sum();
+            let _ = conn.write_all(format!("real: {} bytes, sum {digest}", body.len()).as_bytes());
+        }
+    })
+}
+
+/// Connects from the client to VIP:port, sends `n` bytes, returns the real's answer.
+fn exchange(lab: &TunnelLab, port: u16, n: usize) -> String {
+    lab.client.enter(|| {
+        let addr: SocketAddr = format!("{VIP}:{port}").parse().unwrap();
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+            .expect("connect to the VIP through the tunnel");
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        s.set_write_timeout(Some(Duration::from_secs(15))).unwrap();
+        let body: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
+        s.write_all(&(n as u64).to_be_bytes()).unwrap();
+        s.write_all(&body).expect("send through the tunnel");
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).expect("the real's answer");
+        answer
+    })
+}
+
+fn expected(n: usize) -> String {
+    let digest: u64 = (0..n).map(|i| (i % 251) as u64).sum();
+    format!("real: {n} bytes, sum {digest}")
+}
+
+#[test]
+fn tcp_through_ipip_and_gue_to_a_real_one_routed_hop_away() {
+    require_root();
+    let lab = TunnelLab::new("tun");
+    let (pins, decap_pins) = (PinDir::new("tun"), PinDir::new("tud"));
+    let (dp, decap, _tables, _client_xdp) = start(&lab, &pins, &decap_pins);
+    let ipip = serve(&lab, 80);
+    let gue = serve(&lab, 81);
+
+    assert_eq!(exchange(&lab, 80, 100), expected(100), "over IPIP");
+    assert_eq!(exchange(&lab, 81, 100), expected(100), "over GUE");
+    assert!(
+        dp.counter(Reason::Encapsulated).unwrap() >= 6,
+        "SYN, ACK and data were encapsulated"
+    );
+    assert!(
+        decap.counter(Reason::DecapIpip).unwrap() >= 3,
+        "the real decapsulated IPIP"
+    );
+    assert!(
+        decap.counter(Reason::DecapGue).unwrap() >= 3,
+        "the real decapsulated GUE"
+    );
+    // Replies took the return path: the director saw only client -> VIP packets, all of
+    // which it forwarded (nothing passed to its own kernel for the VIP).
+    assert_eq!(
+        dp.counter(Reason::PassNotService).unwrap(),
+        0,
+        "no reply crossed the director"
+    );
+    drop((ipip, gue));
+}
+
+#[test]
+fn path_mtu_discovery_through_the_tunnel_lets_full_size_segments_through() {
+    require_root();
+    let lab = TunnelLab::new("pmt");
+    let (pins, decap_pins) = (PinDir::new("pmt"), PinDir::new("pmd"));
+    let (dp, _decap, _tables, _client_xdp) = start(&lab, &pins, &decap_pins);
+    let server = serve(&lab, 80);
+
+    // 200 kB: the client's 1500-byte segments do not fit once encapsulated (1520 > 1500).
+    // The director answers with fragmentation-needed (MTU 1480); the client's TCP resends
+    // smaller segments and the transfer completes.
+    assert_eq!(exchange(&lab, 80, 200_000), expected(200_000));
+    assert!(
+        dp.counter(Reason::IcmpTooBigSent).unwrap() >= 1,
+        "the client was told the MTU"
+    );
+    let route = lab.client.sh(&format!("ip route get {VIP}"));
+    let route = String::from_utf8_lossy(&route.stdout);
+    assert!(
+        route.contains("mtu 1480"),
+        "the client learned the path MTU: {route}"
+    );
+    drop(server);
+    let _ = &lab.router;
+}
