@@ -309,6 +309,39 @@ pub struct RealView {
     pub stats: StatsView,
     /// Rates.
     pub rate: RateView,
+    /// Where its health check stands (none for a fallback real, which is not checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckView>,
+}
+
+/// Where a real's health check stands. Times are milliseconds since the Unix epoch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckView {
+    /// The check and what it probes: `http 198.18.1.2:80`, `ping 198.18.1.2`.
+    pub check: String,
+    /// The check's own state (the real's `health` is the state the daemon applied).
+    pub state: Health,
+    /// When the check entered `state` (when it started, while unknown).
+    pub since_ms: u64,
+    /// Cause of the last change of state, `http 198.18.1.2:80: status 503, expected 200`
+    /// (empty before the first).
+    #[serde(default)]
+    pub cause: String,
+    /// Cause of the last probe when it failed; none when it passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// When the last probe ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_probe_ms: Option<u64>,
+    /// How long the last probe took, in microseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_duration_us: Option<u64>,
+}
+
+/// Milliseconds since the Unix epoch (0 before it).
+pub fn unix_ms(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// The whole running state.
@@ -316,6 +349,9 @@ pub struct RealView {
 pub struct Listing {
     /// Every service, in configuration order.
     pub services: Vec<ServiceView>,
+    /// When the daemon made this listing (ms since the Unix epoch), for the ages `list` shows.
+    #[serde(default)]
+    pub at_ms: u64,
 }
 
 /// How a flow was (or would be) scheduled.

@@ -28,6 +28,7 @@ Examples:
   lvs-ctl service add 198.18.100.1:80/tcp
   lvs-ctl real add 198.18.100.1:80/tcp 198.18.1.2 --weight 2
   lvs-ctl real edit 198.18.100.1:80/tcp 198.18.1.2 --drain     weight 0: keep flows, take no new ones
+  lvs-ctl real drain 198.18.100.1:80/tcp 198.18.1.2            the same (real undrain: back)
   lvs-ctl real del 198.18.100.1:80/tcp 198.18.1.2              its flows move to the other reals
   lvs-ctl explain 198.18.0.1:40000 198.18.100.1:80/tcp         which real a flow goes to, and why
   lvs-ctl save > /etc/lvs/lvs.yaml              the running configuration as YAML
@@ -295,6 +296,21 @@ pub enum RealCmd {
         #[arg(long)]
         undrain: bool,
     },
+    /// Drain a real (as `edit --drain`): weight 0, it keeps its flows and takes no new ones,
+    /// until `undrain` or the next reload.
+    Drain {
+        /// VIP:PORT[/tcp|/udp].
+        service: ServiceRef,
+        /// The real's address.
+        address: IpAddr,
+    },
+    /// Undrain a real (as `edit --undrain`): back to its configured weight.
+    Undrain {
+        /// VIP:PORT[/tcp|/udp].
+        service: ServiceRef,
+        /// The real's address.
+        address: IpAddr,
+    },
     /// Remove a real: its flows are rescheduled onto the others.
     Del {
         /// VIP:PORT[/tcp|/udp].
@@ -500,6 +516,15 @@ pub fn run(cli: Cli) -> Result<()> {
                         None
                     },
                 },
+                RealCmd::Drain { service, address } | RealCmd::Undrain { service, address } => {
+                    Request::RealEdit {
+                        target: *service,
+                        address: *address,
+                        weight: None,
+                        method: None,
+                        drain: Some(matches!(cmd, RealCmd::Drain { .. })),
+                    }
+                }
                 RealCmd::Del { service, address } => Request::RealDel {
                     target: *service,
                     address: *address,

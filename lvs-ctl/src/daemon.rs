@@ -17,8 +17,8 @@
 
 use crate::{
     api::{
-        self, Explanation, Health, Listing, RateView, RealView, Request, Response, ServiceRef,
-        ServiceView, StatsView, Via,
+        self, CheckView, Explanation, Health, Listing, RateView, RealView, Request, Response,
+        ServiceRef, ServiceView, StatsView, Via,
     },
     config::{self, CheckKind as CfgKind, Config, Method},
     dataplane::{self, Dataplane, LoadOptions},
@@ -243,6 +243,7 @@ fn real_pair(
         resolved: mac.is_some(),
         stats: StatsView::default(),
         rate: RateView::default(),
+        check: None,
     };
     tweak(&mut view);
     (spec, view)
@@ -466,6 +467,8 @@ struct Daemon {
     samples: HashMap<(ServiceRef, Option<IpAddr>), (Instant, Stats)>,
     rates: HashMap<(ServiceRef, Option<IpAddr>), RateView>,
     ticks: u64,
+    /// Fallback reals in the tables now, to log when one engages or leaves.
+    fallbacks: BTreeSet<RealKey>,
 }
 
 type Call = (Request, oneshot::Sender<Response>);
@@ -529,16 +532,12 @@ async fn main_loop(config_path: &Path) -> Result<(), DaemonError> {
         samples: HashMap::new(),
         rates: HashMap::new(),
         ticks: 0,
+        fallbacks: BTreeSet::new(),
     };
     d.resolve_all(false).await;
     // Write the tables before attaching, so a first start never runs without them.
-    d.write_tunnel()?;
-    let specs = d.specs();
-    let report = d.tables.apply(&mut d.dp, &specs)?;
-    if report.is_empty() {
+    if !d.reconcile("tables reconciled at start")? {
         log::info!("the pinned tables already hold the desired state: nothing written");
-    } else {
-        log::info!("tables reconciled at start: {report:?}");
     }
     for iface in &ifaces {
         d.dp.attach_pinned(iface, mode)?;
@@ -679,21 +678,36 @@ impl Daemon {
         Ok(())
     }
 
-    fn specs(&self) -> Vec<ServiceSpec> {
-        plan(&self.desired, &self.rt)
-            .into_iter()
-            .map(|p| p.spec)
-            .collect()
-    }
-
-    fn reconcile(&mut self, why: &str) -> Result<(), ApplyError> {
+    /// Writes the tunnel settings and the tables for the desired state; `Ok(false)` when the
+    /// tables held it already.
+    fn reconcile(&mut self, why: &str) -> Result<bool, ApplyError> {
         self.write_tunnel()?;
-        let specs = self.specs();
+        let planned = plan(&self.desired, &self.rt);
+        let specs: Vec<ServiceSpec> = planned.iter().map(|p| p.spec.clone()).collect();
         let report = self.tables.apply(&mut self.dp, &specs)?;
         if !report.is_empty() {
             log::info!("{why}: {report:?}");
         }
-        Ok(())
+        let fallbacks: BTreeSet<RealKey> = planned
+            .iter()
+            .flat_map(|p| {
+                p.view
+                    .reals
+                    .iter()
+                    .filter(|r| r.fallback)
+                    .map(|r| (p.service, r.address))
+            })
+            .collect();
+        for (svc, addr) in fallbacks.difference(&self.fallbacks) {
+            log::info!("service {svc}: fallback {addr} takes new flows, no real can ({why})");
+        }
+        for (svc, addr) in self.fallbacks.difference(&fallbacks) {
+            log::info!(
+                "service {svc}: fallback {addr} leaves, a real can take new flows again ({why})"
+            );
+        }
+        self.fallbacks = fallbacks;
+        Ok(!report.is_empty())
     }
 
     /// Every real address of the desired state (with fallbacks).
@@ -795,6 +809,7 @@ impl Daemon {
                 self.hook(
                     k,
                     !entering,
+                    "maintenance",
                     if entering {
                         "maintenance file"
                     } else {
@@ -821,7 +836,12 @@ impl Daemon {
         }
     }
 
-    fn hook(&self, key: &RealKey, up: bool, cause: &str) {
+    /// Runs `global.on_change` (if set) for a change of `key`, in the background, with the
+    /// environment of [`health::run_hook`] plus `LVS_SERVICE` and `LVS_REASON` (what changed:
+    /// `health`, `maintenance` or `drain`). `up`: whether the real can take new flows after it.
+    /// `LVS_REAL` is the real with the service's port, as `list` shows it; a health cause names
+    /// the check's own target.
+    fn hook(&self, key: &RealKey, up: bool, reason: &str, cause: &str) {
         let Some(cmd) = self.desired.global.on_change.clone() else {
             return;
         };
@@ -832,11 +852,12 @@ impl Daemon {
             cause: cause.to_owned(),
             at: SystemTime::now(),
         };
-        let service = key.0.to_string();
+        let extra = [
+            ("LVS_SERVICE", key.0.to_string()),
+            ("LVS_REASON", reason.to_owned()),
+        ];
         tokio::spawn(async move {
-            if let Err(e) =
-                health::run_hook(Path::new(&cmd), &ev, &[("LVS_SERVICE", service)]).await
-            {
+            if let Err(e) = health::run_hook(Path::new(&cmd), &ev, &extra).await {
                 log::warn!("{e}");
             }
         });
@@ -874,10 +895,18 @@ impl Daemon {
             if ev.up { "up" } else { "down" },
             ev.cause
         );
-        self.hook(&key, ev.up, &ev.cause);
-        // The check sent traffic to the real: its neighbour may be known now.
-        self.resolve(key.1).await;
-        self.apply_or_log("health");
+        self.hook(&key, ev.up, "health", &ev.cause);
+        if ev.up {
+            // The check sent traffic to the real: its neighbour may be known now. (Not on the
+            // way down: a failed real leaves the table without waiting for netlink.)
+            self.resolve(key.1).await;
+        }
+        self.apply_or_log(&format!(
+            "real {} of {} {}",
+            key.1,
+            key.0,
+            if ev.up { "up" } else { "down" }
+        ));
     }
 
     /// Reloads the file. Invalid: rejected, nothing changes.
@@ -999,6 +1028,21 @@ impl Daemon {
                 }
                 self.monitor.set_checks(checks(&self.desired));
                 log::info!("lvs-ctl: {message}");
+                if let Request::RealEdit {
+                    target,
+                    address,
+                    drain: Some(drain),
+                    ..
+                } = &edit_req
+                    && old_drains.contains(&(*target, *address)) != *drain
+                {
+                    self.hook(
+                        &(*target, *address),
+                        !drain,
+                        "drain",
+                        &format!("lvs-ctl: {message}"),
+                    );
+                }
                 Response::Done { message }
             }
         }
@@ -1046,6 +1090,12 @@ impl Daemon {
     }
 
     fn listing(&self) -> Listing {
+        let checks: HashMap<RealKey, CheckView> = self
+            .monitor
+            .status()
+            .into_iter()
+            .map(|st| (st.id, check_view(&st)))
+            .collect();
         let services = plan(&self.desired, &self.rt)
             .into_iter()
             .map(|p| {
@@ -1057,6 +1107,9 @@ impl Daemon {
                     .copied()
                     .unwrap_or_default();
                 for r in &mut v.reals {
+                    if !r.fallback {
+                        r.check = checks.get(&(p.service, r.address)).cloned();
+                    }
                     r.stats = StatsView::of(&self.stats_of(&p.service, Some(r.address)));
                     r.rate = self
                         .rates
@@ -1067,7 +1120,10 @@ impl Daemon {
                 v
             })
             .collect();
-        Listing { services }
+        Listing {
+            services,
+            at_ms: api::unix_ms(SystemTime::now()),
+        }
     }
 
     fn explain(&self, src: SocketAddr, dst: SocketAddr, protocol: config::Protocol) -> Explanation {
@@ -1136,6 +1192,30 @@ impl Daemon {
                 stale_connection: stale,
             },
         }
+    }
+}
+
+/// What `list` shows of a check's [`health::Status`].
+fn check_view(st: &health::Status<RealKey>) -> CheckView {
+    let check = match st.check {
+        // The port means nothing to ping (and the causes say it that way).
+        "ping" => format!("ping {}", st.target.addr.ip()),
+        name => format!("{name} {}", st.target),
+    };
+    CheckView {
+        check,
+        state: match st.state {
+            health::State::Unknown => Health::Unknown,
+            health::State::Up => Health::Up,
+            health::State::Down => Health::Down,
+        },
+        since_ms: api::unix_ms(st.since),
+        cause: st.last_change.clone(),
+        last_error: st.last_error.clone(),
+        last_probe_ms: st.last_probe.map(api::unix_ms),
+        last_duration_us: st
+            .last_duration
+            .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
     }
 }
 

@@ -7,7 +7,9 @@
 //! active/inactive connection counts, which an XDP connection table does not keep; and the
 //! statistics have no Out columns, because replies go from the reals straight to the clients.
 
-use crate::api::{Explanation, Health, Listing, RateView, RealView, ServiceView, StatsView, Via};
+use crate::api::{
+    CheckView, Explanation, Health, Listing, RateView, RealView, ServiceView, StatsView, Via,
+};
 use crate::config::{Method, Protocol};
 use std::fmt::Write;
 use std::net::SocketAddr;
@@ -120,10 +122,52 @@ pub fn list(l: &Listing, opts: ListOptions) -> String {
                     r.weight,
                     state(r)
                 );
+                if let Some(c) = &r.check {
+                    let _ = writeln!(out, "       {}", check_line(c, l.at_ms));
+                }
             }
         }
     }
     out
+}
+
+/// `check http 198.18.1.2:80: down since 12:00:01 UTC (3.2s); last error: status 503,
+/// expected 200`: the health check under its real's line.
+fn check_line(c: &CheckView, now_ms: u64) -> String {
+    let mut line = format!(
+        "check {}: {} since {} ({})",
+        c.check,
+        c.state,
+        clock(c.since_ms),
+        age(now_ms.saturating_sub(c.since_ms))
+    );
+    if let Some(e) = &c.last_error {
+        // The cause repeats the check and target; the line already says them.
+        let e = e
+            .strip_prefix(c.check.as_str())
+            .and_then(|e| e.strip_prefix(": "))
+            .unwrap_or(e);
+        let _ = write!(line, "; last error: {e}");
+    }
+    line
+}
+
+/// `HH:MM:SS UTC` of a time in ms since the Unix epoch.
+fn clock(ms: u64) -> String {
+    let s = ms / 1000 % 86_400;
+    format!("{:02}:{:02}:{:02} UTC", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// `850ms`, `3.2s`, `5m3s`, `2h5m`, `3d4h`.
+fn age(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0 => format!("{ms}ms"),
+        1..60 => format!("{}.{}s", s, ms % 1000 / 100),
+        60..3600 => format!("{}m{}s", s / 60, s % 60),
+        3600..86_400 => format!("{}h{}m", s / 3600, s / 60 % 60),
+        _ => format!("{}d{}h", s / 86_400, s / 3600 % 24),
+    }
 }
 
 /// The listing as JSON (pretty, stable field names: the [`Listing`] type).
@@ -297,6 +341,7 @@ mod tests {
                 pps: 40,
                 bps: 3_000,
             },
+            check: None,
         };
         let mut drained = real("198.18.1.3", 2);
         drained.weight = 0;
@@ -339,10 +384,20 @@ mod tests {
                         active: false,
                         resolved: false,
                         weight: 0,
+                        check: Some(CheckView {
+                            check: "dns [2001:db8:1::2]:53".into(),
+                            state: Health::Down,
+                            since_ms: 1_700_000_000_000 + 3_723_000,
+                            cause: "dns [2001:db8:1::2]:53: timed out after 1s".into(),
+                            last_error: Some("dns [2001:db8:1::2]:53: timed out after 1s".into()),
+                            last_probe_ms: Some(1_700_000_000_000 + 3_725_000),
+                            last_duration_us: Some(1_000_500),
+                        }),
                         ..real("2001:db8:1::2", 1)
                     }],
                 },
             ],
+            at_ms: 1_700_000_000_000 + 3_726_200,
         }
     }
 
@@ -357,8 +412,19 @@ TCP  198.18.100.1:80 mh
   -> 198.18.1.3:80                Route   0      up,drain
 UDP  [2001:db8:100::1]:53 mh persistent non-quiescent
   -> [2001:db8:1::2]:53           Route   0      down,inactive,no-neigh
+       check dns [2001:db8:1::2]:53: down since 23:15:23 UTC (3.2s); last error: timed out after 1s
 ";
         assert_eq!(list(&sample(), ListOptions::default()), want);
+    }
+
+    #[test]
+    fn ages_read_naturally() {
+        assert_eq!(age(850), "850ms");
+        assert_eq!(age(3_250), "3.2s");
+        assert_eq!(age(303_000), "5m3s");
+        assert_eq!(age(7_500_000), "2h5m");
+        assert_eq!(age(273_600_000), "3d4h");
+        assert_eq!(clock(1_700_000_000_000), "22:13:20 UTC");
     }
 
     #[test]

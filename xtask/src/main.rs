@@ -12,7 +12,11 @@ use std::{
 const APT_PACKAGES: &[&str] = &["iproute2", "ethtool", "procps"];
 const BPF_LINKER_VERSION: &str = "0.13.0";
 /// Benchmark binaries of the tests crate, in the order `cargo xtask bench` runs them.
-const BENCHES: &[&str] = &["lvs-bench-dataplane", "lvs-bench-control"];
+const BENCHES: &[&str] = &[
+    "lvs-bench-dataplane",
+    "lvs-bench-control",
+    "lvs-bench-health",
+];
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Set up, build, test and benchmark lvs")]

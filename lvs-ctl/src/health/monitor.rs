@@ -51,6 +51,8 @@ pub struct Status<K> {
     pub state: State,
     /// When the check entered `state` (its start, while unknown).
     pub since: SystemTime,
+    /// Cause of the last change of state (empty while unknown).
+    pub last_change: String,
     /// Cause of the last failed probe, if the last probe failed.
     pub last_error: Option<String>,
     /// How long the last probe took.
@@ -157,6 +159,7 @@ impl<K: CheckId> Monitor<K> {
                     check: key.1.kind.name(),
                     state: s.tracker.state(),
                     since: s.since,
+                    last_change: s.last_change.clone(),
                     last_error: s.last_error.clone(),
                     last_duration: s.last_duration,
                     last_probe: s.last_probe,
@@ -258,18 +261,24 @@ async fn run<K: CheckId>(
         let out = tokio::select! {
             _ = ticks.tick() => {
                 let started = Instant::now();
-                let result = prober.probe().await;
+                // Boxed: the probe's future (HTTP and TLS state) exists only while it runs,
+                // so an idle check costs a small task, not the largest probe's state.
+                let result = Box::pin(prober.probe()).await;
                 let took = started.elapsed();
-                let cause = prober.cause(&result);
                 let now = SystemTime::now();
-                log::debug!("{cause} ({:?})", took);
+                if log::log_enabled!(log::Level::Debug) {
+                    log::debug!("{} ({:?})", prober.cause(&result), took);
+                }
                 let mut s = lock(&shared);
                 s.last_probe = Some(now);
                 s.last_duration = Some(took);
-                s.last_error = result.is_err().then(|| cause.clone());
-                match s.tracker.record(result.is_ok()) {
+                let changed = s.tracker.record(result.is_ok());
+                // The words only when someone reads them: a failure, or a change of state.
+                let cause = (result.is_err() || changed.is_some()).then(|| prober.cause(&result));
+                s.last_error = result.as_ref().err().and(cause.clone());
+                match changed.zip(cause) {
                     None => Vec::new(),
-                    Some(state) => {
+                    Some((state, cause)) => {
                         s.since = now;
                         s.last_change.clone_from(&cause);
                         log::info!("{cause}: now {state}");

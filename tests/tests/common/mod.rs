@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod health;
+
 use lvs_tests::{PinDir, lab::*, require_root, unique};
 use std::{
     collections::HashMap,
@@ -32,6 +34,22 @@ pub struct DaemonLab {
 impl DaemonLab {
     /// A lab with `n_reals` reals and a daemon whose service has the first `in_service` reals.
     pub fn new(tag: &str, n_reals: u8, in_service: usize) -> Self {
+        Self::with_config(tag, n_reals, |me| {
+            let reals: Vec<String> = me.lab.reals[..in_service]
+                .iter()
+                .map(|r| r.addr4.to_string())
+                .collect();
+            me.config_text(&reals, 1)
+        })
+    }
+
+    /// A lab with `n_reals` reals and a daemon started on the configuration `config` returns
+    /// (given the lab before the daemon starts: interface, pins, socket, directory).
+    pub fn with_config(
+        tag: &str,
+        n_reals: u8,
+        make_config: impl FnOnce(&DaemonLab) -> String,
+    ) -> Self {
         require_root();
         let lab = DrLab::new(tag, n_reals);
         let pins = PinDir::new(tag);
@@ -63,11 +81,8 @@ impl DaemonLab {
             sinks,
             starts: 0,
         };
-        let reals: Vec<String> = me.lab.reals[..in_service]
-            .iter()
-            .map(|r| r.addr4.to_string())
-            .collect();
-        std::fs::write(&me.config, me.config_text(&reals, 1)).expect("write config");
+        let text = make_config(&me);
+        std::fs::write(&me.config, text).expect("write config");
         me.start();
         me
     }
