@@ -888,6 +888,18 @@ impl Daemon {
             (false, true) => "weight 0, keeps its established flows (quiescent)",
             (false, false) => "out of the table, its flows rescheduled",
         };
+        if ev.up {
+            // The check sent traffic to the real: its neighbour may be known now. (Not on the
+            // way down: a failed real leaves the table without waiting for netlink.)
+            self.resolve(key.1).await;
+        }
+        // The maps first, then the word: what the log and the hook announce is in force.
+        self.apply_or_log(&format!(
+            "real {} of {} {}",
+            key.1,
+            key.0,
+            if ev.up { "up" } else { "down" }
+        ));
         log::info!(
             "real {} of {}: {} ({}); {effect}",
             key.1,
@@ -896,17 +908,6 @@ impl Daemon {
             ev.cause
         );
         self.hook(&key, ev.up, "health", &ev.cause);
-        if ev.up {
-            // The check sent traffic to the real: its neighbour may be known now. (Not on the
-            // way down: a failed real leaves the table without waiting for netlink.)
-            self.resolve(key.1).await;
-        }
-        self.apply_or_log(&format!(
-            "real {} of {} {}",
-            key.1,
-            key.0,
-            if ev.up { "up" } else { "down" }
-        ));
     }
 
     /// Reloads the file. Invalid: rejected, nothing changes.
