@@ -625,9 +625,10 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Counters => {
-            let dp = Dataplane::load(&LoadOptions::new(&cli.pin_dir))
-                .context("opening the pinned maps")?;
-            for (reason, n) in dp.counters()? {
+            let path = cli.pin_dir.join(lvs_common::MAP_COUNTERS);
+            for (reason, n) in crate::dataplane::pinned_counters(&path)
+                .context("reading the director's counters (is it loaded?)")?
+            {
                 println!("{:<22} {n:>16}", reason.as_str());
             }
             Ok(())
@@ -680,8 +681,12 @@ fn decap(cmd: &DecapCmd) -> Result<()> {
             Ok(())
         }
         DecapCmd::Counters { decap_pin_dir } => {
-            let d = Decap::load(decap_pin_dir).context("opening lvs_decap's pinned maps")?;
-            for (reason, n) in d.counters()? {
+            let path = decap_pin_dir.join(lvs_common::MAP_DECAP_COUNTERS);
+            for (reason, n) in crate::dataplane::pinned_counters(&path)
+                .context("reading lvs_decap's counters (is it loaded?)")?
+                .into_iter()
+                .filter(|(_, n)| *n > 0)
+            {
                 println!("{:<22} {n:>16}", reason.as_str());
             }
             Ok(())

@@ -433,6 +433,25 @@ pub fn unpin_all(pin_dir: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Every counter of the per-CPU counter map pinned at `path`, summed over the CPUs, without
+/// loading any program (for `lvs-ctl counters`).
+pub fn pinned_counters(path: &Path) -> Result<Vec<(Reason, u64)>> {
+    let what = || format!("opening {}", path.display());
+    let data = MapData::from_pin(path).map_err(map_err(what()))?;
+    let map = aya::maps::Map::from_map_data(data).map_err(map_err(what()))?;
+    let counters: PerCpuArray<MapData, u64> =
+        PerCpuArray::try_from(map).map_err(map_err(what()))?;
+    Reason::ALL
+        .iter()
+        .map(|&r| {
+            let values = counters
+                .get(&(r as u32), 0)
+                .map_err(map_err("reading counters"))?;
+            Ok((r, values.iter().sum()))
+        })
+        .collect()
+}
+
 /// Makes sure `pin_dir` exists on a bpffs.
 pub(crate) fn prepare_pin_dir(pin_dir: &Path) -> Result<()> {
     sys::ensure_bpffs(pin_dir).map_err(io_err(format!("preparing {}", pin_dir.display())))?;
