@@ -417,7 +417,10 @@ fn daemons(md: &mut String, figures: &mut Vec<Figure>) -> Result<()> {
         format!("daemon resident memory (VmRSS), {SERVICES} services × {DAEMON_REALS} reals"),
         big.rss,
         "MiB",
-        &format!("{method}; includes {:.1} MiB of mmapped Maglev tables (RssFile)", big.file),
+        &format!(
+            "{method}; includes {:.1} MiB of mmapped Maglev tables (RssFile)",
+            big.file
+        ),
         Some(small_name),
     ));
     let small_anon = "daemon's own memory (RssAnon), 1 service × 1 real".to_string();

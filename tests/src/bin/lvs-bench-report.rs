@@ -229,14 +229,95 @@ fn op(o: &str) -> &str {
     }
 }
 
-/// Every figure with a target: (section, figure).
-fn targets(found: &[Found]) -> Vec<(&str, &Figure)> {
-    found
-        .iter()
-        .filter_map(|f| f.section.as_ref())
-        .flat_map(|s| s.figures.iter().map(move |fig| (s.name.as_str(), fig)))
-        .filter(|(_, f)| f.target.is_some())
-        .collect()
+/// One line of the targets table.
+struct TargetRow {
+    section: String,
+    figure: String,
+    measured: String,
+    target: String,
+    met: bool,
+    source: String,
+}
+
+/// Every figure with a target: from the JSON figures, and for a section that wrote markdown
+/// only, from the rows of its tables that have a `target` and a `met` column (the measured
+/// value is the column left of the target, as the benchmarks lay their tables out).
+fn targets(found: &[Found]) -> Vec<TargetRow> {
+    let mut rows = Vec::new();
+    for f in found {
+        match &f.section {
+            Some(s) => {
+                for fig in &s.figures {
+                    let Some(t) = &fig.target else { continue };
+                    rows.push(TargetRow {
+                        section: s.name.clone(),
+                        figure: fig.name.clone(),
+                        measured: format!("{} {}", num(t.measured), t.unit),
+                        target: format!("{} {} {}", op(&t.op), num(t.value), t.unit),
+                        met: t.met(),
+                        source: t.source.clone(),
+                    });
+                }
+            }
+            None => rows.extend(markdown_targets(&f.name, &f.markdown)),
+        }
+    }
+    rows
+}
+
+fn markdown_targets(section: &str, md: &str) -> Vec<TargetRow> {
+    let cells = |l: &str| -> Vec<String> {
+        l.trim()
+            .trim_matches('|')
+            .split('|')
+            .map(|c| c.trim().to_string())
+            .collect()
+    };
+    let mut rows = Vec::new();
+    let lines: Vec<&str> = md.lines().collect();
+    let mut i = 0;
+    while i + 1 < lines.len() {
+        let sep = lines[i + 1].trim_start();
+        let is_table = lines[i].trim_start().starts_with('|')
+            && (sep.starts_with("|-") || sep.starts_with("|:"));
+        if !is_table {
+            i += 1;
+            continue;
+        }
+        let head = cells(lines[i]);
+        let target = head
+            .iter()
+            .position(|h| h.to_lowercase().starts_with("target"));
+        let met = head.iter().position(|h| h.to_lowercase() == "met");
+        i += 2;
+        while i < lines.len() && lines[i].trim_start().starts_with('|') {
+            let row = cells(lines[i]);
+            i += 1;
+            let (Some(t), Some(m)) = (target, met) else {
+                continue;
+            };
+            let (Some(tv), Some(mv)) = (row.get(t), row.get(m)) else {
+                continue;
+            };
+            if tv.is_empty() || mv.is_empty() {
+                continue;
+            }
+            let unit = head[t]["target".len()..].trim();
+            let measured = match t.checked_sub(1) {
+                Some(c) if c > 0 => format!("{} ({})", row[c], head[c]),
+                _ => String::new(),
+            };
+            rows.push(TargetRow {
+                section: section.to_string(),
+                figure: row[0].clone(),
+                measured,
+                target: format!("{tv} {unit}").trim().to_string(),
+                met: !mv.to_lowercase().contains("no"),
+                source: format!("{section}.md"),
+            });
+        }
+    }
+    rows
 }
 
 fn status(f: &Found, newest: Option<SystemTime>) -> String {
@@ -305,28 +386,23 @@ fn report(found: &[Found], m: &Machine) -> Result<String> {
         writeln!(
             md,
             "{} of {} targets met.\n",
-            t.iter()
-                .filter(|(_, f)| f.target.as_ref().is_some_and(|t| t.met()))
-                .count(),
+            t.iter().filter(|r| r.met).count(),
             t.len()
         )?;
         writeln!(
             md,
             "| section | figure | measured | target | met | source |\n|---|---|---:|---:|:---:|---|"
         )?;
-        for (sec, f) in &t {
-            let tg = f.target.as_ref().expect("filtered");
+        for r in &t {
             writeln!(
                 md,
-                "| {sec} | {} | {} {} | {} {} {} | {} | {} |",
-                cell(&f.name),
-                num(tg.measured),
-                cell(&tg.unit),
-                op(&tg.op),
-                num(tg.value),
-                cell(&tg.unit),
-                if tg.met() { "yes" } else { "**no**" },
-                cell(&tg.source)
+                "| {} | {} | {} | {} | {} | {} |",
+                r.section,
+                cell(&r.figure),
+                cell(&r.measured),
+                cell(&r.target),
+                if r.met { "yes" } else { "**no**" },
+                cell(&r.source)
             )?;
         }
     }
@@ -338,12 +414,11 @@ fn report(found: &[Found], m: &Machine) -> Result<String> {
     if !md_only.is_empty() {
         writeln!(
             md,
-            "\nNot in this table: the targets of {} (the section wrote markdown only; its own \
-             table below says which it met).",
+            "\nRead from the markdown tables of {} (the section wrote no JSON figures): the \
+             measured value is the column left of the target.",
             md_only.join(", ")
         )?;
     }
-
     writeln!(md, "\n![main figures](chart.svg)\n")?;
 
     for f in found {
@@ -433,13 +508,12 @@ fn summary(found: &[Found], m: &Machine) -> String {
     let t = targets(found);
     let rows: Vec<[String; 4]> = t
         .iter()
-        .map(|(sec, f)| {
-            let tg = f.target.as_ref().expect("filtered");
+        .map(|r| {
             [
-                format!("{sec}: {}", f.name),
-                format!("{} {}", num(tg.measured), tg.unit),
-                format!("{} {} {}", op(&tg.op), num(tg.value), tg.unit),
-                if tg.met() { "yes" } else { "NO" }.to_string(),
+                format!("{}: {}", r.section, r.figure),
+                r.measured.clone(),
+                r.target.clone(),
+                if r.met { "yes" } else { "NO" }.to_string(),
             ]
         })
         .collect();
@@ -465,10 +539,7 @@ fn summary(found: &[Found], m: &Machine) -> String {
     if rows.is_empty() {
         let _ = writeln!(out, "no targets found");
     } else {
-        let met = t
-            .iter()
-            .filter(|(_, f)| f.target.as_ref().is_some_and(|t| t.met()))
-            .count();
+        let met = t.iter().filter(|r| r.met).count();
         let _ = writeln!(out, "targets: {met} of {} met\n", t.len());
         out.push_str(&line(head));
         for r in &rows {
@@ -487,9 +558,38 @@ const BAR_H: f64 = 18.0;
 const BAR_GAP: f64 = 8.0;
 const MAX_BARS: usize = 14;
 
-/// The figures a section's panel shows: those of its most common unit (for consistency: the
-/// flows moved), at most [`MAX_BARS`].
-fn panel(s: &Section) -> Option<(String, Vec<&Figure>)> {
+/// One bar of the chart.
+struct Bar {
+    name: String,
+    value: f64,
+    spread: Option<(f64, f64)>,
+    color: &'static str,
+}
+
+/// One bar chart: a section's figures of one unit.
+struct Panel {
+    title: String,
+    unit: String,
+    bars: Vec<Bar>,
+}
+
+const BLUE: &str = "#3a6ea5";
+const GREY: &str = "#9a9a9a";
+const GREEN: &str = "#2e8b57";
+const RED: &str = "#c0392b";
+
+fn color(comparison: bool, met: Option<bool>) -> &'static str {
+    match (comparison, met) {
+        (true, _) => GREY,
+        (false, Some(true)) => GREEN,
+        (false, Some(false)) => RED,
+        (false, None) => BLUE,
+    }
+}
+
+/// A section's panel: its figures of its most common unit (for consistency: the flows
+/// moved), at most [`MAX_BARS`].
+fn panel(s: &Section) -> Option<Panel> {
     let wanted: Vec<&Figure> = if s.name == "consistency" {
         s.figures
             .iter()
@@ -503,12 +603,87 @@ fn panel(s: &Section) -> Option<(String, Vec<&Figure>)> {
         *counts.entry(f.unit.as_str()).or_default() += 1;
     }
     let unit = counts.iter().max_by_key(|(_, n)| **n)?.0.to_string();
-    let figs: Vec<&Figure> = wanted
+    let compared: Vec<&str> = s
+        .figures
+        .iter()
+        .filter_map(|f| f.compared_to.as_deref())
+        .collect();
+    let bars: Vec<Bar> = wanted
         .into_iter()
         .filter(|f| f.unit == unit && f.value.is_finite())
         .take(MAX_BARS)
+        .map(|f| Bar {
+            name: f.name.clone(),
+            value: f.value,
+            spread: f.spread,
+            color: color(
+                compared.contains(&f.name.as_str()),
+                f.target.as_ref().map(|t| t.met()),
+            ),
+        })
         .collect();
-    (!figs.is_empty()).then_some((unit, figs))
+    (!bars.is_empty()).then(|| Panel {
+        title: s.title.clone(),
+        unit,
+        bars,
+    })
+}
+
+/// The panel of a section that wrote markdown only: the rows of its first table with a
+/// `median <unit>` column (spread from a `spread` column `lo..hi`, met from a `met` column;
+/// rows named `floor...` are the comparison).
+fn markdown_panel(name: &str, md: &str) -> Option<Panel> {
+    let cells = |l: &str| -> Vec<String> {
+        l.trim()
+            .trim_matches('|')
+            .split('|')
+            .map(|c| c.trim().to_string())
+            .collect()
+    };
+    let lines: Vec<&str> = md.lines().collect();
+    let mut i = 0;
+    while i + 1 < lines.len() {
+        let head = cells(lines[i]);
+        let median = head.iter().position(|h| h.starts_with("median"));
+        if !lines[i].trim_start().starts_with('|') || median.is_none() {
+            i += 1;
+            continue;
+        }
+        let m = median.expect("checked");
+        let spread = head.iter().position(|h| h.starts_with("spread"));
+        let met = head.iter().position(|h| h == "met");
+        let unit = head[m]["median".len()..].trim().to_string();
+        let mut bars = Vec::new();
+        for l in lines[i + 2..]
+            .iter()
+            .take_while(|l| l.trim_start().starts_with('|'))
+        {
+            let row = cells(l);
+            let Some(value) = row.get(m).and_then(|v| v.parse::<f64>().ok()) else {
+                continue;
+            };
+            let spread = spread.and_then(|c| {
+                let (lo, hi) = row.get(c)?.split_once("..")?;
+                Some((lo.parse().ok()?, hi.parse().ok()?))
+            });
+            let met = met
+                .and_then(|c| row.get(c))
+                .filter(|v| !v.is_empty())
+                .map(|v| !v.to_lowercase().contains("no"));
+            bars.push(Bar {
+                name: row[0].replace('`', ""),
+                value,
+                spread,
+                color: color(row[0].starts_with("floor"), met),
+            });
+        }
+        return (!bars.is_empty()).then(|| Panel {
+            title: format!("{name} (from {name}.md)"),
+            unit,
+            bars: bars.into_iter().take(MAX_BARS).collect(),
+        });
+    }
+    None
 }
 
 fn esc(s: &str) -> String {
@@ -534,10 +709,12 @@ fn axis(max: f64) -> (f64, f64) {
 }
 
 fn chart(found: &[Found]) -> String {
-    let panels: Vec<(&Section, String, Vec<&Figure>)> = found
+    let panels: Vec<Panel> = found
         .iter()
-        .filter_map(|f| f.section.as_ref())
-        .filter_map(|s| panel(s).map(|(u, f)| (s, u, f)))
+        .filter_map(|f| match &f.section {
+            Some(s) => panel(s),
+            None => markdown_panel(&f.name, &f.markdown),
+        })
         .collect();
     let mut body = String::new();
     let mut y = 40.0;
@@ -547,10 +724,10 @@ fn chart(found: &[Found]) -> String {
          (min..max over rounds)</text>"
     );
     let legend = [
-        ("#3a6ea5", "measured"),
-        ("#9a9a9a", "comparison (floor, ceiling, nftables, ...)"),
-        ("#2e8b57", "target met"),
-        ("#c0392b", "target not met"),
+        (BLUE, "measured"),
+        (GREY, "comparison (floor, ceiling, nftables, ...)"),
+        (GREEN, "target met"),
+        (RED, "target not met"),
     ];
     let mut lx = 20.0;
     for (color, text) in legend {
@@ -573,13 +750,8 @@ fn chart(found: &[Found]) -> String {
         );
         y += 40.0;
     }
-    for (s, unit, figs) in &panels {
-        let compared: Vec<&str> = s
-            .figures
-            .iter()
-            .filter_map(|f| f.compared_to.as_deref())
-            .collect();
-        let max = figs
+    for Panel { title, unit, bars } in &panels {
+        let max = bars
             .iter()
             .map(|f| f.spread.map_or(f.value, |(_, hi)| hi.max(f.value)))
             .fold(0.0, f64::max);
@@ -590,12 +762,12 @@ fn chart(found: &[Found]) -> String {
             body,
             "<text x=\"20\" y=\"{}\" class=\"panel\">{} ({})</text>",
             y + 14.0,
-            esc(&s.title),
+            esc(title),
             esc(unit)
         );
         y += 26.0;
         let plot_top = y;
-        let plot_h = figs.len() as f64 * (BAR_H + BAR_GAP);
+        let plot_h = bars.len() as f64 * (BAR_H + BAR_GAP);
         // Grid and ticks.
         let mut v = 0.0;
         while v <= top + step / 2.0 {
@@ -610,16 +782,8 @@ fn chart(found: &[Found]) -> String {
             );
             v += step;
         }
-        for f in figs {
-            let color = if compared.contains(&f.name.as_str()) {
-                "#9a9a9a"
-            } else {
-                match &f.target {
-                    Some(t) if t.met() => "#2e8b57",
-                    Some(_) => "#c0392b",
-                    None => "#3a6ea5",
-                }
-            };
+        for f in bars {
+            let color = f.color;
             let mut label = f.name.clone();
             if label.chars().count() > 66 {
                 label = label.chars().take(64).collect::<String>() + "…";
