@@ -10,12 +10,17 @@ use std::{
 
 /// Debian packages the tests, the demo and the benchmark use.
 const APT_PACKAGES: &[&str] = &["iproute2", "ethtool", "procps"];
+/// What `cargo xtask bench` with default options should take at most.
+const BENCH_BUDGET: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 const BPF_LINKER_VERSION: &str = "0.13.0";
 /// Benchmark binaries of the tests crate, in the order `cargo xtask bench` runs them.
 const BENCHES: &[&str] = &[
     "lvs-bench-dataplane",
     "lvs-bench-control",
     "lvs-bench-health",
+    "lvs-bench-consistency",
+    "lvs-bench-memory",
+    "lvs-bench-report",
 ];
 
 #[derive(Parser)]
@@ -110,9 +115,27 @@ fn main() -> Result<()> {
                 bail!("no benchmark matches {only:?}; there are {BENCHES:?}");
             }
             cargo(&["build", "--release", "-p", "lvs-tests", "--bins"])?;
+            // A failed benchmark does not stop the others: the report (last) names what is
+            // missing. Each one's time is printed; the defaults keep the total under budget.
+            let start = std::time::Instant::now();
+            let mut failed = Vec::new();
             for bin in wanted {
                 eprintln!("xtask: running {bin}");
-                run(Command::new(root.join("target/release").join(bin)).args(&args))?;
+                let t = std::time::Instant::now();
+                if let Err(e) = run(Command::new(root.join("target/release").join(bin)).args(&args))
+                {
+                    eprintln!("xtask: {bin}: {e:#}");
+                    failed.push(bin);
+                }
+                eprintln!("xtask: {bin} took {:.0} s", t.elapsed().as_secs_f64());
+            }
+            let total = start.elapsed();
+            eprintln!("xtask: benchmarks took {:.0} s in all", total.as_secs_f64());
+            if total > BENCH_BUDGET {
+                eprintln!("xtask: over the budget of {} s", BENCH_BUDGET.as_secs());
+            }
+            if !failed.is_empty() {
+                bail!("benchmarks failed: {failed:?}");
             }
             Ok(())
         }
