@@ -298,16 +298,16 @@ impl Dataplane {
             return Err(Error::RingSize(table.len()));
         }
         let size = table.len() as u32;
-        if self.ring_maps.get(&ring).is_none_or(|r| r.slots() != size) {
+        if self.ring_maps.get(&ring).is_none_or(|r| !r.fits(size)) {
             // Adopt the table a previous controller installed, if it has the right size.
             if let Some(found) = sys::RingMap::open(self.rings.as_fd(), ring)
                 .map_err(io_err(format!("opening Maglev slot {ring}")))?
-                .filter(|r| r.slots() == size)
+                .filter(|r| r.fits(size))
             {
                 self.ring_maps.insert(ring, found);
             }
         }
-        if let Some(live) = self.ring_maps.get_mut(&ring).filter(|r| r.slots() == size) {
+        if let Some(live) = self.ring_maps.get_mut(&ring).filter(|r| r.fits(size)) {
             live.write(table);
             return Ok(());
         }
@@ -326,7 +326,8 @@ impl Dataplane {
             .map_err(io_err(format!("clearing Maglev slot {ring}")))
     }
 
-    /// Reads back the table in outer slot `ring`, if any.
+    /// Reads back the table in outer slot `ring`, if any (an odd-sized table comes back with
+    /// one extra 0 slot at the end).
     pub fn read_ring(&self, ring: u32) -> Result<Option<Vec<u32>>> {
         if let Some(r) = self.ring_maps.get(&ring) {
             return Ok(Some(r.read()));

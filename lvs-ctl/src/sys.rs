@@ -29,7 +29,9 @@ const BPF_F_INNER_MAP: u32 = 1 << 12;
 const BPF_F_MMAPABLE: u32 = 1 << 10;
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
 
-/// Element stride of a BPF array: values are rounded up to 8 bytes.
+/// Element stride of a BPF array: values are rounded up to 8 bytes. A table's elements are
+/// u64s holding two u32 slots each (slot 2k in the low half, 2k + 1 in the high half), so no
+/// byte of the stride is wasted.
 const ARRAY_STRIDE: usize = 8;
 
 #[repr(C)]
@@ -127,13 +129,14 @@ fn name16(name: &str) -> [u8; 16] {
     out
 }
 
-/// Creates an empty memory-mappable table of `size` u32 slots, usable as an inner map.
-pub fn ring_create(size: u32) -> io::Result<OwnedFd> {
+/// Creates an empty memory-mappable array of `entries` u64s (two table slots each), usable as
+/// an inner map.
+pub fn ring_create(entries: u32) -> io::Result<OwnedFd> {
     let mut attr = MapCreateAttr {
         map_type: BPF_MAP_TYPE_ARRAY,
         key_size: 4,
-        value_size: 4,
-        max_entries: size,
+        value_size: 8,
+        max_entries: entries,
         map_flags: BPF_F_INNER_MAP | BPF_F_MMAPABLE,
         map_name: name16("lvs_ring"),
         ..Default::default()
@@ -192,13 +195,13 @@ impl Mapping {
         Ok(Mapping { addr, len })
     }
 
-    fn slot(&self, i: usize) -> *mut u32 {
+    fn slot(&self, i: usize) -> *mut u64 {
         assert!(
             (i + 1) * ARRAY_STRIDE <= self.len,
             "slot {i} outside the mapping"
         );
         // SAFETY: in bounds of the mapping (asserted); 8-byte aligned.
-        unsafe { (self.addr as *mut u8).add(i * ARRAY_STRIDE) as *mut u32 }
+        unsafe { (self.addr as *mut u8).add(i * ARRAY_STRIDE) as *mut u64 }
     }
 }
 
@@ -214,16 +217,18 @@ impl Drop for Mapping {
 /// of thousands of syscalls).
 pub struct RingMap {
     fd: OwnedFd,
-    slots: u32,
+    /// u64 elements, each two slots.
+    entries: u32,
     map: Mapping,
 }
 
 impl RingMap {
-    /// A new, zeroed table of `slots` entries (not installed anywhere yet).
+    /// A new, zeroed table for `slots` slots (not installed anywhere yet).
     pub fn create(slots: u32) -> io::Result<Self> {
-        let fd = ring_create(slots)?;
-        let map = Mapping::new(fd.as_fd(), slots as usize)?;
-        Ok(RingMap { fd, slots, map })
+        let entries = slots.div_ceil(2);
+        let fd = ring_create(entries)?;
+        let map = Mapping::new(fd.as_fd(), entries as usize)?;
+        Ok(RingMap { fd, entries, map })
     }
 
     /// The table installed in slot `index` of the array of tables `outer`, if any.
@@ -264,33 +269,41 @@ impl RingMap {
         let map = Mapping::new(fd.as_fd(), info.max_entries as usize)?;
         Ok(Some(RingMap {
             fd,
-            slots: info.max_entries,
+            entries: info.max_entries,
             map,
         }))
     }
 
-    pub fn slots(&self) -> u32 {
-        self.slots
+    /// True if a table of `slots` slots has exactly this table's size.
+    pub fn fits(&self, slots: u32) -> bool {
+        slots.div_ceil(2) == self.entries
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
 
-    /// Overwrites the whole table. `table.len()` must equal `slots()`.
+    /// Overwrites the whole table; `self.fits(table.len())` must hold.
     pub fn write(&mut self, table: &[u32]) {
-        assert_eq!(table.len(), self.slots as usize, "table size");
-        for (i, v) in table.iter().enumerate() {
-            // SAFETY: i < slots, inside the mapping; aligned.
-            unsafe { self.map.slot(i).write_volatile(*v) };
+        assert!(self.fits(table.len() as u32), "table size");
+        for k in 0..self.entries as usize {
+            let lo = table[2 * k] as u64;
+            let hi = table.get(2 * k + 1).copied().unwrap_or(0) as u64;
+            // SAFETY: k < entries, inside the mapping; aligned.
+            unsafe { self.map.slot(k).write_volatile(lo | hi << 32) };
         }
     }
 
+    /// The table's slots (an even number: one more than the table when its size is odd).
     pub fn read(&self) -> Vec<u32> {
-        // SAFETY: i < slots, inside the mapping; aligned.
-        (0..self.slots as usize)
-            .map(|i| unsafe { self.map.slot(i).read_volatile() })
-            .collect()
+        let mut out = Vec::with_capacity(2 * self.entries as usize);
+        for k in 0..self.entries as usize {
+            // SAFETY: k < entries, inside the mapping; aligned.
+            let pair = unsafe { self.map.slot(k).read_volatile() };
+            out.push(pair as u32);
+            out.push((pair >> 32) as u32);
+        }
+        out
     }
 }
 

@@ -333,7 +333,9 @@ impl Tables {
             let live_is_same = applied.table_inputs.is_none()
                 && spec.ring_size == applied.ring_size
                 && match applied.ring {
-                    Some(r) => dp.read_ring(r)?.as_deref() == Some(table.as_slice()),
+                    Some(r) => dp
+                        .read_ring(r)?
+                        .is_some_and(|live| live.get(..table.len()) == Some(table.as_slice())),
                     None => false,
                 };
             if live_is_same {

@@ -94,15 +94,18 @@ fn ring_lookup(flow: &FlowKey, svc: &Service) -> Result<u32, Reason> {
     // to bpf_map_lookup_elem, never dereferenced.
     let inner = RINGS.get_ptr(svc.ring).ok_or(Reason::DropInternal)?;
     let slot = flow_hash(flow, svc.flags & SVC_F_HASH_SRC_ONLY != 0) % svc.ring_size;
-    // SAFETY: `inner` is a map pointer from the outer lookup, `slot` a valid u32 key.
+    // Two slots per 64-bit element: slot 2k in the low half, 2k + 1 in the high half.
+    let key = slot >> 1;
+    // SAFETY: `inner` is a map pointer from the outer lookup, `key` a valid u32 key.
     let entry =
-        unsafe { bpf_map_lookup_elem(inner as *mut c_void, &slot as *const u32 as *const c_void) }
-            as *const u32;
+        unsafe { bpf_map_lookup_elem(inner as *mut c_void, &key as *const u32 as *const c_void) }
+            as *const u64;
     if entry.is_null() {
         return Err(Reason::DropInternal);
     }
-    // SAFETY: non-null pointer to a u32 element of the inner array.
-    match unsafe { *entry } {
+    // SAFETY: non-null pointer to a u64 element of the inner array.
+    let pair = unsafe { *entry };
+    match (pair >> ((slot & 1) * 32)) as u32 {
         0 => Err(Reason::DropNoReal),
         index => Ok(index),
     }
