@@ -9,10 +9,14 @@ use std::{
 };
 
 /// Debian packages the tests, the demo and the benchmark use.
-const APT_PACKAGES: &[&str] = &["iproute2", "ethtool", "procps"];
+const APT_PACKAGES: &[&str] = &["iproute2", "ethtool", "procps", "nftables"];
 const BPF_LINKER_VERSION: &str = "0.13.0";
 /// Benchmark binaries of the tests crate, in the order `cargo xtask bench` runs them.
-const BENCHES: &[&str] = &["lvs-bench-dataplane", "lvs-bench-control"];
+const BENCHES: &[&str] = &[
+    "lvs-bench-dataplane",
+    "lvs-bench-control",
+    "lvs-bench-system",
+];
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Set up, build, test and benchmark lvs")]
