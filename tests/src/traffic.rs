@@ -19,7 +19,10 @@ use std::{
     fs::File,
     net::Ipv4Addr,
     os::fd::AsRawFd,
-    sync::atomic::{AtomicBool, Ordering},
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -163,6 +166,7 @@ impl Traffic {
         cpus: &[usize],
         stop: &AtomicBool,
         limit: Duration,
+        tids: &Mutex<Vec<i32>>,
     ) -> Result<Vec<u64>> {
         let prog = self.prog("lvs_gen")?;
         let path = format!("/run/netns/{}", ns.name);
@@ -176,6 +180,9 @@ impl Traffic {
                     s.spawn(move || -> Result<u64> {
                         enter_netns(path)?;
                         pin_to_cpu(cpu)?;
+                        // SAFETY: gettid has no preconditions.
+                        let tid = unsafe { libc::gettid() };
+                        tids.lock().unwrap_or_else(|e| e.into_inner()).push(tid);
                         let data = [0u8; FRAME_LEN];
                         // struct xdp_md: data, data_end, data_meta, ingress_ifindex,
                         // rx_queue_index, egress_ifindex.
@@ -234,6 +241,44 @@ pub fn pin_to_cpu(cpu: usize) -> Result<()> {
         std::io::Error::last_os_error()
     );
     Ok(())
+}
+
+/// CPU time a thread of this process has run (in the kernel too: with tick accounting and no
+/// IRQ-time accounting, the softirq work done at the end of each generator batch counts to the
+/// generator's thread).
+pub fn thread_cpu_time(tid: i32) -> Duration {
+    // MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED): the per-thread scheduler clock.
+    let clock = (!tid << 3) | 6;
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// The pid of `ksoftirqd/CPU`, which runs the softirq work a CPU defers.
+pub fn ksoftirqd(cpu: usize) -> Option<i32> {
+    let want = format!("ksoftirqd/{cpu}");
+    std::fs::read_dir("/proc").ok()?.find_map(|e| {
+        let e = e.ok()?;
+        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+        let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+        (comm.trim() == want).then_some(pid)
+    })
+}
+
+/// CPU time a process has run, from `/proc/PID/schedstat` (exact for a sleeping task).
+pub fn process_cpu_time(pid: i32) -> Duration {
+    let ns = std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    Duration::from_nanos(ns)
 }
 
 /// Time each CPU spent, from `/proc/stat`, in USER_HZ ticks: (busy outside softirq, softirq,

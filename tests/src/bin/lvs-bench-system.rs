@@ -29,12 +29,18 @@ use lvs_tests::{
     PinDir,
     bench::{Figure, Section, Target},
     lab::*,
-    traffic::{CpuTimes, FwdTarget, GenConfig, Traffic, cpu_times},
+    traffic::{
+        CpuTimes, FwdTarget, GenConfig, Traffic, cpu_times, ksoftirqd, process_cpu_time,
+        thread_cpu_time,
+    },
 };
 use std::{
     fmt::Write as _,
     net::{IpAddr, Ipv4Addr},
-    sync::atomic::{AtomicBool, Ordering},
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -146,10 +152,13 @@ struct Sample {
     sent: f64,
     /// Busiest real's share of what reached the reals.
     top_share: f64,
-    /// Share of the used CPUs' time in softirq (veth NAPI: director and sinks) and in the rest
-    /// (the generator's runs, in the calling thread's kernel context).
+    /// Share of the used CPUs' time in softirq (veth NAPI: director and sinks), sampled by
+    /// the tick from /proc/stat.
     softirq: f64,
-    other: f64,
+    /// Share of the used CPUs' time the pipeline ran (the rest went to other processes).
+    cpu_share: f64,
+    /// Frames per second of the pipeline's own CPU time: the rate per CPU, whatever else ran.
+    per_cpu: f64,
 }
 
 struct Bench {
@@ -328,13 +337,27 @@ impl Bench {
         let lab = &self.lab;
         let ifindex = self.client_ifindex;
         let n = lab.reals.len();
+        let tids = Mutex::new(Vec::new());
+        let softirqds: Vec<i32> = cpus.iter().filter_map(|&c| ksoftirqd(c)).collect();
+        // CPU time of the whole pipeline: the generator's threads (with the softirq work run
+        // at the end of their batches) and the used CPUs' ksoftirqd (work they deferred).
+        let pipeline_cpu = || -> Duration {
+            let t = tids.lock().unwrap_or_else(|e| e.into_inner());
+            t.iter().map(|&t| thread_cpu_time(t)).sum::<Duration>()
+                + softirqds
+                    .iter()
+                    .map(|&p| process_cpu_time(p))
+                    .sum::<Duration>()
+        };
         let (sample, frames) = std::thread::scope(|s| {
-            let gen_thread = s.spawn(|| traffic.generate(&lab.client, ifindex, cpus, &stop, limit));
-            let snapshot = || -> Result<([u64; 8], u64, Vec<CpuTimes>, Instant)> {
+            let gen_thread =
+                s.spawn(|| traffic.generate(&lab.client, ifindex, cpus, &stop, limit, &tids));
+            let snapshot = || -> Result<([u64; 8], u64, Vec<CpuTimes>, Duration, Instant)> {
                 Ok((
                     traffic.sunk()?,
                     traffic.sent()?,
                     cpu_times(),
+                    pipeline_cpu(),
                     Instant::now(),
                 ))
             };
@@ -343,7 +366,8 @@ impl Bench {
                 let a = snapshot()?;
                 std::thread::sleep(Duration::from_secs_f64(seconds));
                 let b = snapshot()?;
-                let dt = b.3.duration_since(a.3).as_secs_f64();
+                let dt = b.4.duration_since(a.4).as_secs_f64();
+                let cpu = (b.3 - a.3).as_secs_f64().max(1e-9);
                 let per_slot: Vec<u64> = (0..8).map(|i| b.0[i] - a.0[i]).collect();
                 let reals: u64 = per_slot[1..=n].iter().sum();
                 let reached = if case == Case::Gen {
@@ -352,14 +376,13 @@ impl Bench {
                     reals
                 };
                 let top = per_slot[1..=n].iter().copied().max().unwrap_or(0);
-                let (mut soft, mut other, mut total) = (0u64, 0u64, 0u64);
+                let (mut soft, mut total) = (0u64, 0u64);
                 for &c in cpus {
                     let (x, y) = (
                         a.2.get(c).copied().unwrap_or_default(),
                         b.2.get(c).copied().unwrap_or_default(),
                     );
                     soft += y.softirq - x.softirq;
-                    other += y.other - x.other;
                     total += y.total - x.total;
                 }
                 let total = total.max(1) as f64;
@@ -372,7 +395,8 @@ impl Bench {
                         0.0
                     },
                     softirq: soft as f64 / total,
-                    other: other as f64 / total,
+                    cpu_share: cpu / (dt * cpus.len() as f64),
+                    per_cpu: reached as f64 / cpu,
                 })
             };
             let sample = run();
@@ -498,15 +522,21 @@ fn run(args: &Args, teardown: &Teardown) -> Result<()> {
         "Two-armed lab in network namespaces (client → director → {REALS} reals, each over its \
          own veth pair, no bridge). The client's `lvs_gen` (BPF_PROG_TEST_RUN, XDP live frames, \
          batches of 64) writes {}-byte UDP frames (64 with an FCS) of {FLOWS} flows with valid \
-         checksums and sends them out of the client's veth; each real's `lvs_sink` counts and \
-         drops them. On the director: `lvs_sink` (generator ceiling), `lvs_fwd` (MAC rewrite + \
-         `bpf_redirect` to a real: the ceiling of any XDP forwarder), `lvs_director` (a UDP \
-         service, {REALS} DR reals, Maglev, connection table), or no XDP and nftables DNAT \
-         `numgen inc` over the reals with the kernel forwarding (conntrack; GRO on). \
-         {} interleaved rounds (case order rotated), each case {:.1} s measured after {:.1} s \
-         of warm-up; medians, spread = min..max over the rounds; ratios are medians of the \
-         per-round ratios. The generator runs on the last N CPUs; a frame's whole path (veth \
-         NAPI of the director and of the real) runs in softirq on the CPU that sent it.\n",
+         IP and UDP checksums and sends them out of the client's veth; each real's `lvs_sink` \
+         counts and drops them. On the director: `lvs_sink` (generator ceiling: what reaches \
+         the director), `lvs_fwd` (MAC rewrite + `bpf_redirect` to a real: the ceiling of any \
+         XDP forwarder), `lvs_director` (a UDP service, {REALS} DR reals, Maglev, connection \
+         table), or no XDP and nftables DNAT `numgen inc` over the reals with the kernel \
+         forwarding (conntrack, GRO on). {} interleaved rounds (case order rotated), each case \
+         {:.1} s measured after {:.1} s of warm-up; medians, spread = min..max over the rounds; \
+         ratios are medians of the per-round ratios. The generator runs on the last N CPUs; a \
+         frame's whole path (the veth NAPI of the director and of the real) runs in softirq on \
+         the CPU that sent it, right after each batch.\n\n\
+         *Mpps* is what reached the reals per second of wall time; *per CPU-s* is the same \
+         count per second of CPU time the pipeline itself ran (generator threads, with the \
+         softirq work done at the end of their batches, plus the CPUs' ksoftirqd): the rate of \
+         one fully used CPU, whatever else the machine was running. *CPU got* is the share of \
+         the used CPUs the pipeline had. The targets are checked on the per-CPU-s ratios.\n",
         lvs_tests::traffic::FRAME_LEN,
         args.rounds,
         args.seconds,
@@ -514,100 +544,113 @@ fn run(args: &Args, teardown: &Teardown) -> Result<()> {
     )?;
     for (cores, _) in &cpu_sets {
         let cores = *cores;
-        let gen_pps = median(&find(cores, Case::Gen).get(|x| x.reached));
+        let gen_cpu = median(&find(cores, Case::Gen).get(|x| x.per_cpu));
         writeln!(md, "### {cores} CPU{}\n", if cores > 1 { "s" } else { "" })?;
         writeln!(
             md,
-            "| path | Mpps at the reals | spread | generator sent Mpps | reached / sent | \
-             softirq / other CPU | CPU ns per packet | ns over the generator |"
+            "| path | Mpps | spread | Mpps per CPU-s | spread | CPU got | softirq | reached / sent \
+             | CPU ns per packet | ns over the generator |"
         )?;
-        writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|")?;
+        writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
         for case in CASES {
             let s = find(cores, case);
             let r = s.get(|x| x.reached);
             let m = median(&r);
             let (lo, hi) = spread(&r);
+            let pc = s.get(|x| x.per_cpu);
+            let pm = median(&pc);
+            let (plo, phi) = spread(&pc);
             let sent = median(&s.get(|x| x.sent));
+            let got = median(&s.get(|x| x.cpu_share));
             let soft = median(&s.get(|x| x.softirq));
-            let other = median(&s.get(|x| x.other));
-            let cpu_ns = (soft + other) * cores as f64 * 1e9 / m.max(1.0);
             let over = if case == Case::Gen {
                 "–".to_string()
             } else {
-                format!(
-                    "{:.0}",
-                    (1.0 / m.max(1.0) - 1.0 / gen_pps.max(1.0)) * cores as f64 * 1e9
-                )
+                format!("{:.0}", 1e9 / pm.max(1.0) - 1e9 / gen_cpu.max(1.0))
             };
             writeln!(
                 md,
-                "| {} | {:.2} | {:.2}..{:.2} | {:.2} | {:.0}% | {:.0}% / {:.0}% | {:.0} | {over} |",
+                "| {} | {:.2} | {:.2}..{:.2} | {:.2} | {:.2}..{:.2} | {:.0}% | {:.0}% | {:.0}% | \
+                 {:.0} | {over} |",
                 case.name(),
                 m / 1e6,
                 lo / 1e6,
                 hi / 1e6,
-                sent / 1e6,
-                100.0 * m / sent.max(1.0),
+                pm / 1e6,
+                plo / 1e6,
+                phi / 1e6,
+                100.0 * got,
                 100.0 * soft,
-                100.0 * other,
-                cpu_ns,
+                100.0 * m / sent.max(1.0),
+                1e9 / pm.max(1.0),
             )?;
+            let method = format!(
+                "lab, lvs_gen live frames on {cores} CPU, {FLOWS} flows, 60-byte UDP, counted \
+                 at the reals' XDP sinks over {:.1} s",
+                args.seconds
+            );
             figures.push(Figure {
                 name: format!("{}, {cores} CPU", case.name()),
                 value: m / 1e6,
                 unit: "Mpps".into(),
                 spread: Some((lo / 1e6, hi / 1e6)),
                 rounds: Some(r.len()),
-                method: format!(
-                    "lab, lvs_gen live frames on {cores} CPU, {FLOWS} flows, 60-byte UDP, \
-                     counted at the reals' XDP sinks over {:.1} s",
-                    args.seconds
-                ),
+                method: method.clone(),
+                compared_to: None,
+                target: None,
+            });
+            figures.push(Figure {
+                name: format!("{}, {cores} CPU, per CPU-second", case.name()),
+                value: pm / 1e6,
+                unit: "Mpps per CPU-s".into(),
+                spread: Some((plo / 1e6, phi / 1e6)),
+                rounds: Some(pc.len()),
+                method: format!("{method}, divided by the pipeline's CPU time"),
                 compared_to: None,
                 target: None,
             });
         }
         writeln!(md)?;
-        let ratio = |a: Case, b: Case| -> Vec<f64> {
+        let ratio = |a: Case, b: Case, f: fn(&Sample) -> f64| -> Vec<f64> {
             find(cores, a)
                 .samples
                 .iter()
                 .zip(&find(cores, b).samples)
-                .map(|(x, y)| x.reached / y.reached.max(1.0))
+                .map(|(x, y)| f(x) / f(y).max(1.0))
                 .collect()
         };
-        let spread_share = median(&find(cores, Case::Lvs).get(|x| x.top_share));
         let checks = [
             (
                 "lvs_director / plain XDP forward",
-                ratio(Case::Lvs, Case::Fwd),
+                Case::Fwd,
                 100.0,
                 "% of ceiling",
                 85.0,
-                Case::Fwd,
             ),
-            (
-                "lvs_director / nftables",
-                ratio(Case::Lvs, Case::Nft),
-                1.0,
-                "x nftables",
-                4.0,
-                Case::Nft,
-            ),
+            ("lvs_director / nftables", Case::Nft, 1.0, "x nftables", 4.0),
         ];
         writeln!(
             md,
-            "| ratio ({cores} CPU) | median | spread | target | met |"
+            "| ratio ({cores} CPU) | per CPU-s | spread | wall-time Mpps | target | met |"
         )?;
-        writeln!(md, "|---|---:|---:|---:|:---:|")?;
-        for (name, v, scale, unit, target, base) in checks {
-            let v: Vec<f64> = v.iter().map(|x| x * scale).collect();
+        writeln!(md, "|---|---:|---:|---:|---:|:---:|")?;
+        for (name, base, scale, unit, target) in checks {
+            let v: Vec<f64> = ratio(Case::Lvs, base, |x| x.per_cpu)
+                .iter()
+                .map(|x| x * scale)
+                .collect();
+            let w: Vec<f64> = ratio(Case::Lvs, base, |x| x.reached)
+                .iter()
+                .map(|x| x * scale)
+                .collect();
             let m = median(&v);
+            let wm = median(&w);
             let (lo, hi) = spread(&v);
             let t = Target::at_least(target, unit, m, SOURCE);
             writeln!(
                 md,
-                "| {name} | {m:.2} {unit} | {lo:.2}..{hi:.2} | ≥ {target} {unit} | {} |",
+                "| {name} | {m:.2} {unit} | {lo:.2}..{hi:.2} | {wm:.2} {unit} | ≥ {target} {unit} \
+                 | {} |",
                 if t.met() { "yes" } else { "**no**" }
             )?;
             figures.push(Figure {
@@ -616,15 +659,49 @@ fn run(args: &Args, teardown: &Teardown) -> Result<()> {
                 unit: unit.into(),
                 spread: Some((lo, hi)),
                 rounds: Some(v.len()),
-                method: "median of per-round ratios of pps reaching the reals".into(),
-                compared_to: Some(format!("{}, {cores} CPU", base.name())),
+                method: "median of per-round ratios of packets reaching the reals per CPU-second \
+                         of the pipeline"
+                    .into(),
+                compared_to: Some(format!("{}, {cores} CPU, per CPU-second", base.name())),
                 target: Some(t),
             });
+            figures.push(Figure {
+                name: format!("{name}, {cores} CPU, wall time"),
+                value: wm,
+                unit: unit.into(),
+                spread: Some(spread(&w)),
+                rounds: Some(w.len()),
+                method: "median of per-round ratios of packets reaching the reals per second"
+                    .into(),
+                compared_to: Some(format!("{}, {cores} CPU", base.name())),
+                target: None,
+            });
         }
+        let share = median(&find(cores, Case::Lvs).get(|x| x.top_share));
         writeln!(
             md,
-            "\nlvs_director spread its flows with the busiest real taking {:.0}% of the packets.\n",
-            100.0 * spread_share
+            "\nlvs_director spread the {FLOWS} flows over the {REALS} reals: the busiest took \
+             {:.0}% of the packets.\n",
+            100.0 * share
+        )?;
+    }
+    if let (Some(_), Some(_)) = (
+        cpu_sets.iter().find(|(c, _)| *c == 1),
+        cpu_sets.iter().find(|(c, _)| *c == 2),
+    ) {
+        writeln!(
+            md,
+            "Scaling, per CPU-s on 2 CPUs over per CPU-s on 1 CPU (1.00 = linear): {}.\n",
+            CASES
+                .iter()
+                .map(|&c| format!(
+                    "{} {:.2}",
+                    c.short(),
+                    median(&find(2, c).get(|x| x.per_cpu))
+                        / median(&find(1, c).get(|x| x.per_cpu)).max(1.0)
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
         )?;
     }
     md.push_str(LIMITS);
@@ -645,23 +722,25 @@ fn run(args: &Args, teardown: &Teardown) -> Result<()> {
     Ok(())
 }
 
-const LIMITS: &str = "**What limits each figure.** On one CPU, the generator, the director and \
-the sinks run on that CPU one after the other, so each figure is 1 / (sum of the per-packet \
-costs on the path) and the CPU is 100% busy in every case: the generator fills whatever time \
-the path leaves it (its kernel time shows as *other*, the veth NAPI of the director and of \
-the reals as *softirq*), and frames it writes while the director's veth ring is full are \
-dropped there (*reached / sent* below 100%). *ns over the generator* is the director's own \
-cost per packet: the CPU time a case adds over the generator ceiling (for the XDP cases: \
-the program, `bpf_redirect` into the real's veth and that veth's NAPI and sink; for \
-nftables: an skb per frame, conntrack, NAT, routing and the neighbour output). The generator \
-ceiling itself is limited by the generator's own cost plus one veth hop and a sink.\n\n";
+const LIMITS: &str = "**What limits each figure.** On one CPU the generator, the director and \
+the sinks take turns on that CPU (the director's and the reals' veth NAPI run as softirq right \
+after each generator batch), so every case keeps its CPU fully busy and a figure is \
+1 / (sum of the per-packet costs on the path): the generator never outruns the path \
+(*reached / sent* stays at 100%, no frame is lost in a veth ring), it is slowed down by it. \
+*CPU ns per packet* is that sum; *ns over the generator* is what a case adds to the \
+generator ceiling's path, the director's own cost per packet: for the XDP cases the program, \
+`bpf_redirect` into the real's veth and that veth's NAPI and sink; for nftables an skb per \
+frame, GRO, conntrack, NAT, routing and the neighbour output. The generator ceiling is \
+limited by the generator itself (writing a frame, the live-frames batch) plus one veth hop \
+and the director's sink. The wall-time figures are also limited by whatever else ran on \
+the CPUs (*CPU got* below 100%): compare those only inside one run.\n\n";
 
 const TWO_CPUS: &str = "**Two CPUs.** This machine has 2 CPUs, so the 2-CPU figures run a \
 generator on each CPU beside that CPU's share of the director's and the reals' work (each \
 veth has 2 queues; a frame stays on the CPU that sent it). They show whether the path scales \
-across CPUs without shared bottlenecks (locks, shared counters, the connection table), not \
-what a director with 2 dedicated cores would forward: the generator takes a large share of \
-each CPU, and the rest of the machine (other work on it) competes for them too.\n";
+across CPUs without a shared bottleneck (locks, shared cache lines, the connection table), \
+not what a director with 2 dedicated cores would forward; and any other work on the machine \
+competes for both CPUs, which the per-CPU-s figures factor out and the wall-time ones do not.\n";
 
 fn on_ctrl_c(teardown: Teardown) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
