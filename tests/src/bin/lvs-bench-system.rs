@@ -161,6 +161,15 @@ struct Sample {
     per_cpu: f64,
 }
 
+/// Counters at one instant of a measurement.
+struct Snapshot {
+    sunk: [u64; 8],
+    sent: u64,
+    cpus: Vec<CpuTimes>,
+    pipeline: Duration,
+    at: Instant,
+}
+
 struct Bench {
     lab: Lab,
     traffic: Traffic,
@@ -193,9 +202,10 @@ fn setup(teardown: &Teardown) -> Result<Bench> {
     // Two queues on every veth of the path, so that with two generator threads each CPU has
     // its own queue (a veth receives an XDP frame on queue = sending CPU % queues).
     lab.client.sh("ethtool -L c0 rx 2 tx 2");
-    lab.director
-        .sh("ethtool -L d0 rx 2 tx 2 && for i in $(seq 1 9); do [ -e /sys/class/net/d$i ] && ethtool -L d$i rx 2 tx 2; done; true");
+    lab.director.sh("ethtool -L d0 rx 2 tx 2");
     for r in &lab.reals {
+        lab.director
+            .sh(&format!("ethtool -L {} rx 2 tx 2", r.director_iface));
         r.ns.sh("ethtool -L r0 rx 2 tx 2");
     }
     // The director's veth takes XDP frames without a program too (nftables case), and the
@@ -352,23 +362,23 @@ impl Bench {
         let (sample, frames) = std::thread::scope(|s| {
             let gen_thread =
                 s.spawn(|| traffic.generate(&lab.client, ifindex, cpus, &stop, limit, &tids));
-            let snapshot = || -> Result<([u64; 8], u64, Vec<CpuTimes>, Duration, Instant)> {
-                Ok((
-                    traffic.sunk()?,
-                    traffic.sent()?,
-                    cpu_times(),
-                    pipeline_cpu(),
-                    Instant::now(),
-                ))
+            let snapshot = || -> Result<Snapshot> {
+                Ok(Snapshot {
+                    sunk: traffic.sunk()?,
+                    sent: traffic.sent()?,
+                    cpus: cpu_times(),
+                    pipeline: pipeline_cpu(),
+                    at: Instant::now(),
+                })
             };
             let run = || -> Result<Sample> {
                 std::thread::sleep(Duration::from_secs_f64(warmup));
                 let a = snapshot()?;
                 std::thread::sleep(Duration::from_secs_f64(seconds));
                 let b = snapshot()?;
-                let dt = b.4.duration_since(a.4).as_secs_f64();
-                let cpu = (b.3 - a.3).as_secs_f64().max(1e-9);
-                let per_slot: Vec<u64> = (0..8).map(|i| b.0[i] - a.0[i]).collect();
+                let dt = b.at.duration_since(a.at).as_secs_f64();
+                let cpu = (b.pipeline - a.pipeline).as_secs_f64().max(1e-9);
+                let per_slot: Vec<u64> = (0..8).map(|i| b.sunk[i] - a.sunk[i]).collect();
                 let reals: u64 = per_slot[1..=n].iter().sum();
                 let reached = if case == Case::Gen {
                     per_slot[0]
@@ -379,8 +389,8 @@ impl Bench {
                 let (mut soft, mut total) = (0u64, 0u64);
                 for &c in cpus {
                     let (x, y) = (
-                        a.2.get(c).copied().unwrap_or_default(),
-                        b.2.get(c).copied().unwrap_or_default(),
+                        a.cpus.get(c).copied().unwrap_or_default(),
+                        b.cpus.get(c).copied().unwrap_or_default(),
                     );
                     soft += y.softirq - x.softirq;
                     total += y.total - x.total;
@@ -388,7 +398,7 @@ impl Bench {
                 let total = total.max(1) as f64;
                 Ok(Sample {
                     reached: reached as f64 / dt,
-                    sent: (b.1 - a.1) as f64 / dt,
+                    sent: (b.sent - a.sent) as f64 / dt,
                     top_share: if reals > 0 {
                         top as f64 / reals as f64
                     } else {
