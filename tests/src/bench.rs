@@ -44,29 +44,13 @@ pub struct Target {
 
 impl Target {
     pub fn at_most(value: f64, unit: &str, measured: f64, source: &str) -> Self {
-        Target {
-            op: "<=".into(),
-            value,
-            unit: unit.into(),
-            measured,
-            source: source.into(),
-        }
+        Target { op: "<=".into(), value, unit: unit.into(), measured, source: source.into() }
     }
     pub fn at_least(value: f64, unit: &str, measured: f64, source: &str) -> Self {
-        Target {
-            op: ">=".into(),
-            value,
-            unit: unit.into(),
-            measured,
-            source: source.into(),
-        }
+        Target { op: ">=".into(), value, unit: unit.into(), measured, source: source.into() }
     }
     pub fn met(&self) -> bool {
-        if self.op == "<=" {
-            self.measured <= self.value
-        } else {
-            self.measured >= self.value
-        }
+        if self.op == "<=" { self.measured <= self.value } else { self.measured >= self.value }
     }
 }
 
