@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod lab;
 pub mod packet;
+pub mod traffic;
 
 use aya::programs::{TestRun, TestRunOptions, xdp::XdpMode};
 use lvs_common::{FlowKey, Reason, ServiceKey};
