@@ -203,9 +203,9 @@ fn kernel(md: &mut String, figures: &mut Vec<Figure>) -> Result<()> {
     )?;
     writeln!(
         md,
-        "A Maglev table of {RING} 4-byte slots takes {:.0} KiB, {:.1} bytes a slot: the kernel \
-         rounds array elements up to 8 bytes. Each service holds two (the live one and the \
-         idle one of the make-before-break switch): {:.2} MiB a service.\n",
+        "A Maglev table of {RING} 4-byte slots takes {:.0} KiB, {:.1} bytes a slot (two slots \
+         share each 8-byte array element, the kernel's element size). Each service holds two \
+         (the live one and the idle one of the make-before-break switch): {:.2} MiB a service.\n",
         per_ring as f64 / 1024.0,
         per_ring as f64 / RING as f64,
         mib(2 * per_ring)
