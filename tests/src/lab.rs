@@ -213,6 +213,34 @@ struct Undo {
 pub struct ChildId(u64);
 
 impl Teardown {
+    /// On SIGINT, from a thread of its own (so it works whatever the program is doing): undo
+    /// everything, say so as `who`, exit 130.
+    pub fn on_ctrl_c(&self, who: &'static str) -> anyhow::Result<()> {
+        use anyhow::Context as _;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("signal runtime")?;
+        // Registered before returning, so a Ctrl-C from now on is ours.
+        let mut sigint = rt
+            .block_on(async {
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            })
+            .context("registering SIGINT")?;
+        let teardown = self.clone();
+        std::thread::Builder::new()
+            .name("ctrl-c".into())
+            .spawn(move || {
+                rt.block_on(sigint.recv());
+                eprintln!("\n^C: removing the lab...");
+                teardown.run();
+                eprintln!("{who}: interrupted; everything it made is removed");
+                std::process::exit(130);
+            })
+            .context("spawning the Ctrl-C thread")?;
+        Ok(())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Undo> {
         // A panic while holding the lock leaves consistent data: keep going.
         self.0.lock().unwrap_or_else(|e| e.into_inner())

@@ -752,29 +752,6 @@ across CPUs without a shared bottleneck (locks, shared cache lines, the connecti
 not what a director with 2 dedicated cores would forward; and any other work on the machine \
 competes for both CPUs, which the per-CPU-s figures factor out and the wall-time ones do not.\n";
 
-fn on_ctrl_c(teardown: Teardown) -> Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("signal runtime")?;
-    let mut sigint = rt
-        .block_on(async {
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        })
-        .context("registering SIGINT")?;
-    std::thread::Builder::new()
-        .name("ctrl-c".into())
-        .spawn(move || {
-            rt.block_on(sigint.recv());
-            eprintln!("\n^C: removing the lab...");
-            teardown.run();
-            eprintln!("lvs-bench-system: interrupted; everything it made is removed");
-            std::process::exit(130);
-        })
-        .context("spawning the Ctrl-C thread")?;
-    Ok(())
-}
-
 fn main() {
     let args = match parse_args() {
         Ok(a) => a,
@@ -785,7 +762,7 @@ fn main() {
     };
     lvs_tests::require_root();
     let teardown = Teardown::default();
-    if let Err(e) = on_ctrl_c(teardown.clone()) {
+    if let Err(e) = teardown.on_ctrl_c("lvs-bench-system") {
         eprintln!("lvs-bench-system: handling Ctrl-C: {e:#}");
         std::process::exit(1);
     }

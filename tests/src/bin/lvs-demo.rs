@@ -93,7 +93,7 @@ fn main() {
     }
     sweep_leftovers();
     let teardown = Teardown::default();
-    if let Err(e) = on_ctrl_c(teardown.clone()) {
+    if let Err(e) = teardown.on_ctrl_c("lvs-demo") {
         eprintln!("lvs-demo: handling Ctrl-C: {e:#}");
         std::process::exit(1);
     }
@@ -121,32 +121,6 @@ fn main() {
             std::process::exit(1);
         }
     }
-}
-
-/// On SIGINT: undo everything, then exit 130. Runs on its own thread so it works whatever the
-/// demo is doing (building namespaces, waiting for a socket).
-fn on_ctrl_c(teardown: Teardown) -> Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("signal runtime")?;
-    // Register before returning, so a Ctrl-C from now on is ours.
-    let mut sigint = rt
-        .block_on(async {
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        })
-        .context("registering SIGINT")?;
-    std::thread::Builder::new()
-        .name("ctrl-c".into())
-        .spawn(move || {
-            rt.block_on(sigint.recv());
-            eprintln!("\n^C: stopping, removing the lab...");
-            teardown.run();
-            eprintln!("lvs-demo: interrupted; everything the demo made is removed");
-            std::process::exit(130);
-        })
-        .context("spawning the Ctrl-C thread")?;
-    Ok(())
 }
 
 /// Removes what an earlier demo left when it was killed without a chance to clean up
