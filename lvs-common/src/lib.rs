@@ -228,6 +228,35 @@ pub const fn gue_source_port(hash: u32) -> u16 {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Benchmark programs (lvs-ebpf's floor.rs): not used by the director.
+// ---------------------------------------------------------------------------------------------
+
+/// Settings of the benchmark's traffic generator `lvs_gen` (one entry). Addresses and ports
+/// in network order; `flows_per_cpu` native.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GenConfig {
+    pub dst_mac: [u8; 6],
+    pub src_mac: [u8; 6],
+    /// The first source address; flow `f` uses `src_ip + (f % 64)` (last byte).
+    pub src_ip: [u8; 4],
+    pub dst_ip: [u8; 4],
+    pub dst_port: [u8; 2],
+    pub _pad: [u8; 2],
+    /// Flows per CPU: CPU `c` sends flows `c * flows_per_cpu ..` in turn.
+    pub flows_per_cpu: u32,
+}
+
+/// One target of the benchmark's plain XDP forwarder `lvs_fwd`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FwdTarget {
+    pub ifindex: u32,
+    pub dst_mac: [u8; 6],
+    pub src_mac: [u8; 6],
+}
+
+// ---------------------------------------------------------------------------------------------
 // Counters: every verdict and every reason, one slot each in MAP_COUNTERS.
 // ---------------------------------------------------------------------------------------------
 
@@ -469,6 +498,8 @@ mod user {
     unsafe impl aya::Pod for Conn {}
     unsafe impl aya::Pod for Stats {}
     unsafe impl aya::Pod for TunnelConfig {}
+    unsafe impl aya::Pod for GenConfig {}
+    unsafe impl aya::Pod for FwdTarget {}
 }
 
 /// Encodes an address as (16 bytes, family).
@@ -562,6 +593,8 @@ const _: () = {
     assert!(core::mem::size_of::<Conn>() == 8);
     assert!(core::mem::size_of::<Stats>() == 24);
     assert!(core::mem::size_of::<TunnelConfig>() == 32);
+    assert!(core::mem::size_of::<GenConfig>() == 28);
+    assert!(core::mem::size_of::<FwdTarget>() == 16);
     assert!(Reason::ALL.len() as u32 == NUM_REASONS);
 };
 

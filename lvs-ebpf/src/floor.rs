@@ -15,6 +15,7 @@ use aya_ebpf::{
     maps::{Array, PerCpuArray},
     programs::XdpContext,
 };
+use lvs_common::{FwdTarget, GenConfig};
 
 /// The floor: swap the MACs and send the frame back out (XDP_TX).
 #[xdp]
@@ -42,22 +43,6 @@ pub fn lvs_null(_ctx: XdpContext) -> u32 {
 // ---- The system-level benchmark (`lvs-bench-system`): a traffic generator, a plain
 // forwarder as the ceiling, and a counting sink. ----
 
-/// The generator's settings, written by the benchmark (one entry). Addresses and ports in
-/// network order; `flows_per_cpu` native.
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct GenConfig {
-    pub dst_mac: [u8; 6],
-    pub src_mac: [u8; 6],
-    /// The first source address; flow `f` uses `src_ip + (f % 64)` (last byte).
-    pub src_ip: [u8; 4],
-    pub dst_ip: [u8; 4],
-    pub dst_port: [u8; 2],
-    pub _pad: [u8; 2],
-    /// Flows per CPU: CPU `c` sends flows `c * flows_per_cpu ..` in turn.
-    pub flows_per_cpu: u32,
-}
-
 /// Length of the generated frames: 60 bytes on the wire of a veth, 64 with the FCS a NIC adds.
 pub const GEN_FRAME_LEN: usize = 60;
 const GEN_UDP_LEN: u16 = (GEN_FRAME_LEN - 14 - 20) as u16;
@@ -73,15 +58,6 @@ static GEN_SENT: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 /// `i` has `02:00:00:00:i:02`; 0 is the director itself).
 #[map(name = "LVS_SINK_COUNT")]
 static SINK_COUNT: PerCpuArray<u64> = PerCpuArray::with_max_entries(8, 0);
-
-/// Where `lvs_fwd` sends frames: up to 8 targets, `FWD_TARGETS[0..n]`, n in `FWD_N[0]`.
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct FwdTarget {
-    pub ifindex: u32,
-    pub dst_mac: [u8; 6],
-    pub src_mac: [u8; 6],
-}
 
 #[map(name = "LVS_FWD_TARGETS")]
 static FWD_TARGETS: Array<FwdTarget> = Array::with_max_entries(8, 0);

@@ -10,7 +10,7 @@
 use crate::lab::Netns;
 use anyhow::{Context, Result, ensure};
 use aya::{
-    Ebpf, Pod,
+    Ebpf,
     maps::{Array, PerCpuArray},
     programs::{TestRun, TestRunAttrs, TestRunOptions, Xdp, XdpMode, xdp::XdpLinkId},
 };
@@ -26,54 +26,27 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// `GenConfig` of `lvs-ebpf/src/floor.rs`, byte for byte.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct GenConfig {
-    pub dst_mac: [u8; 6],
-    pub src_mac: [u8; 6],
-    pub src_ip: [u8; 4],
-    pub dst_ip: [u8; 4],
-    pub dst_port: [u8; 2],
-    pub _pad: [u8; 2],
-    pub flows_per_cpu: u32,
-}
+pub use lvs_common::{FwdTarget, GenConfig};
 
-// SAFETY: repr(C) of byte arrays and a u32 at offset 24: no padding, any bit pattern valid.
-unsafe impl Pod for GenConfig {}
-
-impl GenConfig {
-    pub fn new(
-        src_mac: [u8; 6],
-        dst_mac: [u8; 6],
-        src_ip: Ipv4Addr,
-        dst_ip: Ipv4Addr,
-        dst_port: u16,
-        flows_per_cpu: u32,
-    ) -> Self {
-        GenConfig {
-            dst_mac,
-            src_mac,
-            src_ip: src_ip.octets(),
-            dst_ip: dst_ip.octets(),
-            dst_port: dst_port.to_be_bytes(),
-            _pad: [0; 2],
-            flows_per_cpu,
-        }
+/// The generator's configuration for flows from `src_ip` (and the 63 addresses after it).
+pub fn gen_config(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src_ip: Ipv4Addr,
+    dst_ip: Ipv4Addr,
+    dst_port: u16,
+    flows_per_cpu: u32,
+) -> GenConfig {
+    GenConfig {
+        dst_mac,
+        src_mac,
+        src_ip: src_ip.octets(),
+        dst_ip: dst_ip.octets(),
+        dst_port: dst_port.to_be_bytes(),
+        _pad: [0; 2],
+        flows_per_cpu,
     }
 }
-
-/// `FwdTarget` of `lvs-ebpf/src/floor.rs`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct FwdTarget {
-    pub ifindex: u32,
-    pub dst_mac: [u8; 6],
-    pub src_mac: [u8; 6],
-}
-
-// SAFETY: repr(C), a u32 then byte arrays (16 bytes): no padding.
-unsafe impl Pod for FwdTarget {}
 
 /// Length of the generated frames (60 bytes on a veth: 64 on a wire with the FCS).
 pub const FRAME_LEN: usize = 60;

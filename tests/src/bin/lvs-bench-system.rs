@@ -30,7 +30,7 @@ use lvs_tests::{
     bench::{Figure, Section, Target},
     lab::*,
     traffic::{
-        CpuTimes, FwdTarget, GenConfig, Traffic, cpu_times, ksoftirqd, process_cpu_time,
+        CpuTimes, FwdTarget, Traffic, cpu_times, gen_config, ksoftirqd, process_cpu_time,
         thread_cpu_time,
     },
 };
@@ -333,7 +333,7 @@ impl Bench {
 
     /// Runs the generator on `cpus` for `warmup + seconds`, measuring the last `seconds`.
     fn measure(&mut self, case: Case, cpus: &[usize], warmup: f64, seconds: f64) -> Result<Sample> {
-        self.traffic.set_gen(GenConfig::new(
+        self.traffic.set_gen(gen_config(
             CLIENT_MAC,
             DIRECTOR_IN_MAC,
             SRC_BASE,
