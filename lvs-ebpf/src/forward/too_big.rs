@@ -50,17 +50,8 @@ fn reply4(ctx: &XdpContext, mtu: u16) -> Result<Action, Reason> {
     let q = unsafe { &*ptr_at::<[u8; QUOTE4]>(ctx, QUOTED).map_err(|_| Reason::DropEncapFailed)? };
     let client = [q[12], q[13], q[14], q[15]];
     let vip = [q[16], q[17], q[18], q[19]];
-    let len = ctx.data_end() - ctx.data();
-    // SAFETY: helper call; shrinks the frame to the quote's end.
-    if len < TOTAL || unsafe { bpf_xdp_adjust_tail(ctx.ctx, TOTAL as i32 - len as i32) } != 0 {
-        return Err(Reason::DropEncapFailed);
-    }
-    // SAFETY: bounds checked by ptr_at after both adjustments.
-    let frame =
-        unsafe { &mut *ptr_at::<[u8; TOTAL]>(ctx, 0).map_err(|_| Reason::DropEncapFailed)? };
-    set_macs(frame, client_mac, our_mac);
-    frame[12] = 0x08;
-    frame[13] = 0x00;
+    // SAFETY: a whole frame of TOTAL bytes, bounds checked by reframe's ptr_at.
+    let frame = unsafe { &mut *reframe::<TOTAL>(ctx, client_mac, our_mac, [0x08, 0x00])? };
     let total = (IPV4_LEN + ICMP_LEN + QUOTE4) as u16;
     let ip: [u8; IPV4_LEN] = [
         0x45,
@@ -114,17 +105,8 @@ fn reply6(ctx: &XdpContext, mtu: u32) -> Result<Action, Reason> {
     // SAFETY: bounds checked by ptr_at; plain bytes; read before being overwritten.
     let old = unsafe { &*ptr_at::<EthHdr>(ctx, GROW).map_err(|_| Reason::DropEncapFailed)? };
     let (client_mac, our_mac) = (old.src_addr, old.dst_addr);
-    let len = ctx.data_end() - ctx.data();
-    // SAFETY: helper call.
-    if len < TOTAL || unsafe { bpf_xdp_adjust_tail(ctx.ctx, TOTAL as i32 - len as i32) } != 0 {
-        return Err(Reason::DropEncapFailed);
-    }
-    // SAFETY: bounds checked by ptr_at after both adjustments.
-    let frame =
-        unsafe { &mut *ptr_at::<[u8; TOTAL]>(ctx, 0).map_err(|_| Reason::DropEncapFailed)? };
-    set_macs(frame, client_mac, our_mac);
-    frame[12] = 0x86;
-    frame[13] = 0xdd;
+    // SAFETY: a whole frame of TOTAL bytes, bounds checked by reframe's ptr_at.
+    let frame = unsafe { &mut *reframe::<TOTAL>(ctx, client_mac, our_mac, [0x86, 0xdd])? };
     let payload = (ICMP_LEN + QUOTE6) as u16;
     let ip = ETH_LEN;
     frame[ip] = 0x60;
@@ -186,13 +168,31 @@ fn write_icmp<const N: usize, const Q: usize>(
     frame[icmp + 3] = check[1];
 }
 
-/// Writes the Ethernet addresses byte by byte (no memcpy into packet memory).
+/// Cuts the frame to `N` bytes (the end of the quote) and writes its Ethernet header back to
+/// the client: addresses byte by byte (no memcpy into packet memory) and `ethertype`.
 #[inline(always)]
-fn set_macs<const N: usize>(frame: &mut [u8; N], dst: [u8; 6], src: [u8; 6]) {
+fn reframe<const N: usize>(
+    ctx: &XdpContext,
+    client_mac: [u8; 6],
+    our_mac: [u8; 6],
+    ethertype: [u8; 2],
+) -> Result<*mut [u8; N], Reason> {
+    let len = ctx.data_end() - ctx.data();
+    // SAFETY: helper call; shrinks the frame to the quote's end.
+    if len < N || unsafe { bpf_xdp_adjust_tail(ctx.ctx, N as i32 - len as i32) } != 0 {
+        return Err(Reason::DropEncapFailed);
+    }
+    // SAFETY: ptr_at checks the bounds; the pointer is dereferenced below.
+    let ptr = unsafe { ptr_at::<[u8; N]>(ctx, 0) }.map_err(|_| Reason::DropEncapFailed)?;
+    // SAFETY: bounds checked by ptr_at after both adjustments.
+    let frame = unsafe { &mut *ptr };
     let mut i = 0;
     while i < 6 {
-        frame[i] = dst[i];
-        frame[6 + i] = src[i];
+        frame[i] = client_mac[i];
+        frame[6 + i] = our_mac[i];
         i += 1;
     }
+    frame[12] = ethertype[0];
+    frame[13] = ethertype[1];
+    Ok(ptr)
 }
