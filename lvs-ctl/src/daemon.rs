@@ -565,12 +565,18 @@ async fn main_loop(config_path: &Path) -> Result<(), DaemonError> {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        // Health verdicts before requests: a check state that `list` shows has been applied
+        // to the maps (the monitor publishes a state only once its event is queued here).
         tokio::select! {
+            biased;
+            Some(ev) = events.recv() => d.on_health(ev).await,
             Some((req, reply)) = calls.recv() => {
+                while let Ok(ev) = events.try_recv() {
+                    d.on_health(ev).await;
+                }
                 let resp = d.handle(req).await;
                 let _ = reply.send(resp);
             }
-            Some(ev) = events.recv() => d.on_health(ev).await,
             _ = hup.recv() => { let _ = d.reload("SIGHUP").await; }
             _ = term.recv() => break,
             _ = int.recv() => break,

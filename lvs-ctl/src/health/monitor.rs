@@ -157,7 +157,7 @@ impl<K: CheckId> Monitor<K> {
                     id: id.clone(),
                     target: key.0,
                     check: key.1.kind.name(),
-                    state: s.tracker.state(),
+                    state: s.published,
                     since: s.since,
                     last_change: s.last_change.clone(),
                     last_error: s.last_error.clone(),
@@ -183,6 +183,10 @@ struct Probe<K> {
 
 struct Shared<K> {
     tracker: Tracker,
+    /// The state [`Monitor::status`] shows: the tracker's, once every subscriber has been
+    /// sent the event of its last change. A caller that handles the events it has received
+    /// before reading the status never shows a state it has not acted on.
+    published: State,
     since: SystemTime,
     /// Cause of the last change of state, repeated to ids that join later.
     last_change: String,
@@ -198,6 +202,7 @@ impl<K: CheckId> Probe<K> {
         let first = jitter(&target, &spec);
         let shared = Arc::new(Mutex::new(Shared {
             tracker: Tracker::new(spec.rise, spec.fall),
+            published: State::Unknown,
             since: SystemTime::now(),
             last_change: String::new(),
             last_error: None,
@@ -312,5 +317,7 @@ async fn run<K: CheckId>(
             // A monitor whose receiver is gone keeps checking for status(); nothing to send to.
             let _ = events.send(event).await;
         }
+        let mut s = lock(&shared);
+        s.published = s.tracker.state();
     }
 }
