@@ -35,6 +35,10 @@ pub const MAP_REAL_STATS: &str = "LVS_REAL_STATS";
 pub const MAP_COUNTERS: &str = "LVS_COUNTERS";
 /// `Array<TunnelConfig>` of one entry: the outer source addresses of tunnel forwarding.
 pub const MAP_TUNNEL: &str = "LVS_TUNNEL";
+/// `Array<Iface>` of [`IFACE_SLOTS`]: the interfaces the director is attached to, each at
+/// [`iface_slot`] of its ifindex, with its MAC. A frame is the director's only when its
+/// destination MAC is its ingress interface's own.
+pub const MAP_IFACES: &str = "LVS_IFACES";
 
 /// `HashMap<VipKey, u32>` of `lvs_decap`: the host's addresses that take tunnelled packets.
 pub const MAP_DECAP_ADDRS: &str = "LVS_DECAP_ADDRS";
@@ -63,6 +67,15 @@ pub const DEFAULT_CONNS: u32 = 1 << 20;
 pub const DEFAULT_RING_SIZE: u32 = 65537;
 /// Largest Maglev table the data plane accepts.
 pub const MAX_RING_SIZE: u32 = 1 << 20;
+/// Slots of [`MAP_IFACES`] (a power of two): interfaces the director can be attached to at
+/// once, as long as no two of their ifindices share a slot.
+pub const IFACE_SLOTS: u32 = 256;
+
+/// The slot of [`MAP_IFACES`] that holds interface `ifindex`.
+#[inline(always)]
+pub const fn iface_slot(ifindex: u32) -> u32 {
+    ifindex & (IFACE_SLOTS - 1)
+}
 
 // ---------------------------------------------------------------------------------------------
 // Enumerations as plain integers.
@@ -217,6 +230,16 @@ pub struct TunnelConfig {
     pub _pad: [u8; 3],
 }
 
+/// Value of [`MAP_IFACES`]: an interface the director is attached to. `ifindex` 0: the slot
+/// is free (frames coming in on an interface of that slot are not the director's).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Iface {
+    pub ifindex: u32,
+    pub mac: [u8; 6],
+    pub _pad: [u8; 2],
+}
+
 /// Outer TTL / hop limit when `TunnelConfig::ttl` is 0.
 pub const DEFAULT_TUNNEL_TTL: u8 = 64;
 /// Default UDP destination port of GUE.
@@ -342,10 +365,34 @@ reasons! {
     /// lvs_decap: a GUE packet this decapsulator does not understand (GUE options, control
     /// messages, unknown inner protocol): passed untouched.
     PassDecapUnknown = 27, "pass_decap_unknown";
+    /// To a VIP, a length that disagrees with the frame or with another length (IPv4 total
+    /// length, IPv6 payload length, TCP data offset, UDP length): dropped, as the kernel would.
+    DropBadLength = 28, "drop_bad_length";
+    /// To a VIP, an IPv4 header whose checksum is wrong: dropped, as the kernel would.
+    DropBadChecksum = 29, "drop_bad_checksum";
+    /// To a VIP at layer 3 but not to the ingress interface's MAC at layer 2 (broadcast,
+    /// multicast, another host's): passed untouched; the kernel discards it as any frame for
+    /// another host.
+    PassNotOurMac = 30, "pass_not_our_mac";
 }
 
 /// Number of counter slots.
-pub const NUM_REASONS: u32 = 28;
+pub const NUM_REASONS: u32 = 31;
+
+impl Reason {
+    /// Whether the reason is a program's verdict on a frame (each frame gets exactly one),
+    /// rather than an event on its way (counted besides its verdict).
+    pub const fn is_verdict(self) -> bool {
+        !matches!(
+            self,
+            Reason::ConnNew
+                | Reason::ConnRescheduled
+                | Reason::ConnInsertFailed
+                | Reason::Encapsulated
+                | Reason::IcmpForwarded
+        )
+    }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Flow hash: shared so that userspace (`lvs-ctl explain`, tests) computes exactly what the
@@ -498,6 +545,7 @@ mod user {
     unsafe impl aya::Pod for Conn {}
     unsafe impl aya::Pod for Stats {}
     unsafe impl aya::Pod for TunnelConfig {}
+    unsafe impl aya::Pod for Iface {}
     unsafe impl aya::Pod for GenConfig {}
     unsafe impl aya::Pod for FwdTarget {}
 }

@@ -18,9 +18,9 @@ use aya::{
     },
 };
 use lvs_common::{
-    Conn, FlowKey, MAP_CONNS, MAP_COUNTERS, MAP_REAL_STATS, MAP_REALS, MAP_RINGS, MAP_SERVICES,
-    MAP_TUNNEL, MAP_VIP_FILTER, MAP_VIPS, MAX_RING_SIZE, MAX_RINGS, Real, Reason, Service,
-    ServiceKey, Stats, TunnelConfig, VipKey,
+    Conn, FlowKey, Iface, MAP_CONNS, MAP_COUNTERS, MAP_IFACES, MAP_REAL_STATS, MAP_REALS,
+    MAP_RINGS, MAP_SERVICES, MAP_TUNNEL, MAP_VIP_FILTER, MAP_VIPS, MAX_RING_SIZE, MAX_RINGS, Real,
+    Reason, Service, ServiceKey, Stats, TunnelConfig, VipKey, iface_slot,
 };
 use std::{
     collections::BTreeMap,
@@ -41,7 +41,7 @@ pub static FLOOR_OBJECT: &[u8] =
 pub const DIRECTOR_PROGRAM: &str = "lvs_director";
 
 /// Every map of the director, pinned by these names.
-const PINNED_MAPS: [&str; 9] = [
+const PINNED_MAPS: [&str; 10] = [
     MAP_SERVICES,
     MAP_VIPS,
     MAP_VIP_FILTER,
@@ -51,6 +51,7 @@ const PINNED_MAPS: [&str; 9] = [
     MAP_REAL_STATS,
     MAP_COUNTERS,
     MAP_TUNNEL,
+    MAP_IFACES,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +77,17 @@ pub enum Error {
     MissingMap(&'static str),
     #[error("Maglev table of {0} slots is out of range 1..={MAX_RING_SIZE}")]
     RingSize(usize),
+    #[error(
+        "interface {iface} (ifindex {ifindex}) cannot be attached beside ifindex {other}: both \
+         fall in slot {slot} of the director's interface table (ifindex modulo {})",
+        lvs_common::IFACE_SLOTS
+    )]
+    IfaceSlot {
+        iface: String,
+        ifindex: u32,
+        other: u32,
+        slot: u32,
+    },
 }
 
 pub(crate) type Result<T> = std::result::Result<T, Error>;
@@ -123,6 +135,7 @@ pub struct Dataplane {
     real_stats: PerCpuArray<MapData, Stats>,
     counters: PerCpuArray<MapData, u64>,
     tunnel: Array<MapData, TunnelConfig>,
+    ifaces: Array<MapData, Iface>,
 }
 
 impl Dataplane {
@@ -162,6 +175,7 @@ impl Dataplane {
             real_stats: take(&mut ebpf, MAP_REAL_STATS)?,
             counters: take(&mut ebpf, MAP_COUNTERS)?,
             tunnel: take(&mut ebpf, MAP_TUNNEL)?,
+            ifaces: take(&mut ebpf, MAP_IFACES)?,
             rings,
             ring_maps: BTreeMap::new(),
             pin_dir: opts.pin_dir.clone(),
@@ -184,8 +198,10 @@ impl Dataplane {
             .expect("lvs_director was checked at load")
     }
 
-    /// Attaches the director to `iface`.
+    /// Attaches the director to `iface` (after entering the interface's MAC in the interface
+    /// table: the director takes only frames addressed to it).
     pub fn attach(&mut self, iface: &str, mode: XdpMode) -> Result<XdpLinkId> {
+        self.register_iface(iface)?;
         self.program_mut()
             .attach(iface, mode)
             .map_err(|source| Error::Program {
@@ -209,6 +225,7 @@ impl Dataplane {
     /// an upgrade), the program on that link is replaced atomically: no packet sees the
     /// interface without a director.
     pub fn attach_pinned(&mut self, iface: &str, mode: XdpMode) -> Result<()> {
+        self.register_iface(iface)?;
         let pin_dir = self.pin_dir.clone();
         attach_pinned(self.program_mut(), &pin_dir, iface, mode)
     }
@@ -223,6 +240,65 @@ impl Dataplane {
             .collect();
         out.sort();
         out
+    }
+
+    /// Enters `iface` (of this thread's network namespace) with its MAC in the interface
+    /// table.
+    pub fn register_iface(&mut self, iface: &str) -> Result<()> {
+        let (ifindex, mac) =
+            sys::link_address(iface).map_err(io_err(format!("looking up interface {iface}")))?;
+        self.set_iface(ifindex, mac).map_err(|e| match e {
+            Error::IfaceSlot {
+                ifindex,
+                other,
+                slot,
+                ..
+            } => Error::IfaceSlot {
+                iface: iface.to_owned(),
+                ifindex,
+                other,
+                slot,
+            },
+            e => e,
+        })
+    }
+
+    /// Frames that come in on interface `ifindex` are the director's when addressed to `mac`.
+    /// An interface whose slot another one holds is an error, never a silent replacement.
+    pub fn set_iface(&mut self, ifindex: u32, mac: [u8; 6]) -> Result<()> {
+        let slot = iface_slot(ifindex);
+        let now = self
+            .ifaces
+            .get(&slot, 0)
+            .map_err(map_err("reading the interface table"))?;
+        if now.ifindex != 0 && now.ifindex != ifindex {
+            return Err(Error::IfaceSlot {
+                iface: format!("#{ifindex}"),
+                ifindex,
+                other: now.ifindex,
+                slot,
+            });
+        }
+        let entry = Iface {
+            ifindex,
+            mac,
+            _pad: [0; 2],
+        };
+        if now != entry {
+            self.ifaces
+                .set(slot, entry, 0)
+                .map_err(map_err("writing the interface table"))?;
+        }
+        Ok(())
+    }
+
+    /// The interfaces in the interface table.
+    pub fn ifaces(&self) -> Vec<Iface> {
+        self.ifaces
+            .iter()
+            .filter_map(|e| e.ok())
+            .filter(|i| i.ifindex != 0)
+            .collect()
     }
 
     pub fn pin_dir(&self) -> &Path {

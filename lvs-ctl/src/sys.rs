@@ -331,6 +331,44 @@ pub fn map_delete_u32(map: BorrowedFd<'_>, key: u32) -> io::Result<()> {
     }
 }
 
+/// The ifindex and MAC address of interface `name` in this thread's network namespace.
+pub fn link_address(name: &str) -> io::Result<(u32, [u8; 6])> {
+    let c = CString::new(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    if c.as_bytes().len() >= libc::IFNAMSIZ {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("an interface name has at most {} bytes", libc::IFNAMSIZ - 1),
+        ));
+    }
+    // SAFETY: a valid C string.
+    let ifindex = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if ifindex == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a plain socket(2) for the ioctl below; closed by OwnedFd.
+    let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if sock < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let sock = fd_from(sock as i64);
+    // SAFETY: ifreq is plain data; zeroed is valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(c.as_bytes()) {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: SIOCGIFHWADDR fills ifr_hwaddr of the ifreq we own.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFHWADDR, &mut req) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the ioctl above wrote the hardware address into the union.
+    let data = unsafe { req.ifr_ifru.ifru_hwaddr.sa_data };
+    let mut mac = [0u8; 6];
+    for (m, d) in mac.iter_mut().zip(data) {
+        *m = d as u8;
+    }
+    Ok((ifindex, mac))
+}
+
 fn cpath(path: &Path) -> io::Result<CString> {
     CString::new(path.as_os_str().as_bytes())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))

@@ -6,14 +6,16 @@
 //! one hash lookup (the connection table), not two.
 
 use crate::{
+    access::ptr_at,
     forward,
-    maps::{SERVICES, VIP_FILTER, VIPS},
+    maps::{IFACES, SERVICES, VIP_FILTER, VIPS},
     parse::{self, Parsed},
     select::{self, Known},
     stats,
 };
 use aya_ebpf::programs::XdpContext;
-use lvs_common::{FlowKey, Reason, Service, ServiceKey};
+use lvs_common::{FlowKey, Reason, Service, ServiceKey, VipKey, iface_slot};
+use network_types::eth::EthHdr;
 
 /// What to do with a packet that is not dropped.
 pub enum Action {
@@ -31,17 +33,21 @@ pub fn run(ctx: &XdpContext) -> Result<Action, Reason> {
         Parsed::Flow(flow) => flow,
         Parsed::Pass(reason) => return Ok(Action::Pass(reason)),
         Parsed::IcmpError(flow) => return icmp_error(ctx, &flow),
-        Parsed::Irregular { dst, reason } => {
-            // SAFETY: presence test only.
-            return if unsafe { VIPS.get(&dst) }.is_some() {
-                Err(reason)
-            } else {
-                Ok(Action::Pass(Reason::PassNotService))
-            };
-        }
+        Parsed::Irregular { dst, reason } => return irregular(ctx, &dst, reason),
     };
     if !maybe_vip(&flow) {
         return Ok(Action::Pass(Reason::PassNotService));
+    }
+    if !addressed_to_us(ctx) {
+        return Ok(Action::Pass(Reason::PassNotOurMac));
+    }
+    if let Err(reason) = parse::check(ctx, &flow) {
+        let dst = VipKey {
+            addr: flow.dst,
+            family: flow.family,
+            _pad: [0; 3],
+        };
+        return irregular(ctx, &dst, reason);
     }
     let choice = match select::established(&flow) {
         Known::Hit(choice) => choice,
@@ -53,7 +59,7 @@ pub fn run(ctx: &XdpContext) -> Result<Action, Reason> {
         }
     };
     let bytes = (ctx.data_end() - ctx.data()) as u64;
-    let action = forward::forward(ctx, &flow, choice.real)?;
+    let action = forward::forward(ctx, &flow, choice.real, true)?;
     if !matches!(action, Action::TooBig) {
         stats::forwarded(choice.index, bytes, choice.scheduled);
     }
@@ -70,6 +76,9 @@ fn icmp_error(ctx: &XdpContext, flow: &FlowKey) -> Result<Action, Reason> {
     if !maybe_vip(flow) {
         return Ok(Action::Pass(Reason::PassNotService));
     }
+    if !addressed_to_us(ctx) {
+        return Ok(Action::Pass(Reason::PassNotOurMac));
+    }
     let real = match select::established(flow) {
         Known::Hit(choice) => choice.real,
         _ => {
@@ -80,7 +89,49 @@ fn icmp_error(ctx: &XdpContext, flow: &FlowKey) -> Result<Action, Reason> {
         }
     };
     stats::count(Reason::IcmpForwarded);
-    forward::forward(ctx, flow, real)
+    // Never an ICMP error in answer to an ICMP error (RFC 1122 3.2.2, RFC 4443 2.4(e)): one
+    // that does not fit the tunnel is dropped.
+    forward::forward(ctx, flow, real, false)
+}
+
+/// A frame that cannot be forwarded as it is: dropped for `reason` when it is the director's
+/// (to a VIP, at the ingress interface's MAC), passed untouched otherwise.
+#[inline(always)]
+fn irregular(ctx: &XdpContext, dst: &VipKey, reason: Reason) -> Result<Action, Reason> {
+    // SAFETY: presence test only.
+    if unsafe { VIPS.get(dst) }.is_none() {
+        Ok(Action::Pass(Reason::PassNotService))
+    } else if !addressed_to_us(ctx) {
+        Ok(Action::Pass(Reason::PassNotOurMac))
+    } else {
+        Err(reason)
+    }
+}
+
+/// Whether the frame's destination MAC is its ingress interface's own, as the controller
+/// entered it in the interface table: broadcast, multicast and other hosts' frames are not
+/// the director's, whatever their IP destination.
+#[inline(always)]
+fn addressed_to_us(ctx: &XdpContext) -> bool {
+    // SAFETY: reading a field of the context the kernel gave us.
+    let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
+    let Some(iface) = IFACES.get(iface_slot(ifindex)) else {
+        return false;
+    };
+    // SAFETY: bounds checked by ptr_at; parse() saw the whole Ethernet header.
+    let Ok(eth) = (unsafe { ptr_at::<EthHdr>(ctx, 0) }) else {
+        return false;
+    };
+    // SAFETY: checked above; a byte array.
+    let dst = unsafe { (*eth).dst_addr };
+    let mac = iface.mac;
+    let differ = (dst[0] ^ mac[0])
+        | (dst[1] ^ mac[1])
+        | (dst[2] ^ mac[2])
+        | (dst[3] ^ mac[3])
+        | (dst[4] ^ mac[4])
+        | (dst[5] ^ mac[5]);
+    iface.ifindex == ifindex && differ == 0
 }
 
 /// False when no VIP has the flow's destination (exact); true when one may (then the maps

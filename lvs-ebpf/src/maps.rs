@@ -5,8 +5,8 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray},
 };
 use lvs_common::{
-    Conn, DEFAULT_CONNS, FlowKey, MAX_REALS, MAX_RINGS, MAX_SERVICES, NUM_REASONS, Real, Service,
-    ServiceKey, Stats, TunnelConfig, VIP_FILTER_SLOTS, VipKey,
+    Conn, DEFAULT_CONNS, FlowKey, IFACE_SLOTS, Iface, MAX_REALS, MAX_RINGS, MAX_SERVICES,
+    NUM_REASONS, Real, Service, ServiceKey, Stats, TunnelConfig, VIP_FILTER_SLOTS, VipKey,
 };
 
 #[map(name = "LVS_SERVICES")]
@@ -41,6 +41,9 @@ pub static REAL_STATS: PerCpuArray<Stats> = PerCpuArray::with_max_entries(MAX_RE
 
 #[map(name = "LVS_TUNNEL")]
 pub static TUNNEL: Array<TunnelConfig> = Array::with_max_entries(1, 0);
+
+#[map(name = "LVS_IFACES")]
+pub static IFACES: Array<Iface> = Array::with_max_entries(IFACE_SLOTS, 0);
 
 #[map(name = "LVS_COUNTERS")]
 pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(NUM_REASONS, 0);

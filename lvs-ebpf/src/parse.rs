@@ -1,4 +1,5 @@
-//! Ethernet, IPv4, IPv6, TCP and UDP into a [`FlowKey`], at constant offsets.
+//! Ethernet, IPv4, IPv6, TCP and UDP into a [`FlowKey`], at constant offsets; and the checks
+//! a frame passes before the director forwards it ([`check`]).
 //!
 //! Defined verdicts for what the director does not forward (see `Reason` in lvs-common):
 //! - not IPv4/IPv6 (ARP, VLAN-tagged, ...): pass;
@@ -7,11 +8,18 @@
 //! - IP but neither TCP nor UDP: pass;
 //! - fragments, IPv4 options, IPv6 extension headers, a TCP/UDP header cut short: dropped if
 //!   the destination is a VIP (the director cannot forward them correctly, and forwarding
-//!   them damaged is never an option), passed untouched otherwise.
+//!   them damaged is never an option), passed untouched otherwise;
+//! - to a VIP, a length that disagrees with the frame or another length, or a wrong IPv4
+//!   header checksum: dropped (by [`check`], after the VIP filter, so that other traffic pays
+//!   nothing for it);
+//! - ICMP errors are the director's only when sent to the VIP that the quoted packet came
+//!   from, with consistent outer lengths, a right IPv4 header checksum and a quoted header of
+//!   the right version (IPv4 without options, not a later fragment; IPv6), quoting TCP or UDP.
+//!   Any other ICMP passes to the kernel.
 
 use crate::access::ptr_at;
 use aya_ebpf::programs::XdpContext;
-use lvs_common::{FAMILY_V4, FAMILY_V6, FlowKey, PROTO_TCP, PROTO_UDP, Reason, VipKey};
+use lvs_common::{FAMILY_V4, FAMILY_V6, FlowKey, PROTO_TCP, PROTO_UDP, Reason, VipKey, csum};
 use network_types::{
     eth::EthHdr,
     ip::{Ipv4Hdr, Ipv6Hdr},
@@ -22,11 +30,15 @@ use network_types::{
 pub const ETH_LEN: usize = core::mem::size_of::<EthHdr>();
 const IPV4_LEN: usize = core::mem::size_of::<Ipv4Hdr>();
 const IPV6_LEN: usize = core::mem::size_of::<Ipv6Hdr>();
+const TCP_LEN: usize = core::mem::size_of::<TcpHdr>();
+const UDP_LEN: usize = core::mem::size_of::<UdpHdr>();
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
 
 /// IPv4 `frags` bits that mark a fragment: more-fragments and the offset.
 const IPV4_FRAGMENT_MASK: u16 = 0x3fff;
+/// IPv4 `frags` bits of the fragment offset.
+const IPV4_OFFSET_MASK: u16 = 0x1fff;
 
 /// The first bytes of both TCP and UDP headers.
 #[repr(C)]
@@ -140,12 +152,22 @@ fn parse_v6(ctx: &XdpContext) -> Parsed {
 }
 
 /// ICMP destination unreachable / fragmentation needed (type 3, code 4) quoting an IPv4 TCP
-/// or UDP packet; anything else ICMP passes.
+/// or UDP packet, sent to the address the quoted packet came from, in a consistent IPv4
+/// header; anything else ICMP passes.
 #[inline(always)]
 fn icmp4(ctx: &XdpContext) -> Parsed {
     const ICMP: usize = ETH_LEN + IPV4_LEN;
     const QUOTE: usize = ICMP + ICMP_LEN;
-    // SAFETY (all three): bounds checked by ptr_at; byte headers, copied out at once.
+    const SHORTEST: usize = IPV4_LEN + ICMP_LEN + IPV4_LEN + 8;
+    // SAFETY (all): bounds checked by ptr_at; byte headers, copied out at once.
+    let Ok(outer) = (unsafe { ptr_at::<[u8; IPV4_LEN]>(ctx, ETH_LEN) }) else {
+        return Parsed::Pass(Reason::PassOtherProto);
+    };
+    let outer = unsafe { &*outer };
+    let total = u16::from_be_bytes([outer[2], outer[3]]) as usize;
+    if total < SHORTEST || ETH_LEN + total > frame_len(ctx) || !ipv4_sum_ok(outer) {
+        return Parsed::Pass(Reason::PassOtherProto);
+    }
     let Ok(icmp) = (unsafe { ptr_at::<[u8; 2]>(ctx, ICMP) }) else {
         return Parsed::Pass(Reason::PassOtherProto);
     };
@@ -157,7 +179,12 @@ fn icmp4(ctx: &XdpContext) -> Parsed {
     };
     let quoted = unsafe { &*quoted };
     let proto = quoted.proto;
-    if quoted.vihl != 0x45 || (proto != PROTO_TCP && proto != PROTO_UDP) {
+    // The ports are in the quote only of a whole packet or a first fragment.
+    if quoted.vihl != 0x45
+        || (proto != PROTO_TCP && proto != PROTO_UDP)
+        || u16::from_be_bytes(quoted.frags) & IPV4_OFFSET_MASK != 0
+        || quoted.src_addr != [outer[16], outer[17], outer[18], outer[19]]
+    {
         return Parsed::Pass(Reason::PassOtherProto);
     }
     let Ok(p) = (unsafe { ptr_at::<Ports>(ctx, QUOTE + IPV4_LEN) }) else {
@@ -173,12 +200,22 @@ fn icmp4(ctx: &XdpContext) -> Parsed {
     ))
 }
 
-/// ICMPv6 packet too big (type 2) quoting an IPv6 TCP or UDP packet; anything else passes.
+/// ICMPv6 packet too big (type 2) quoting an IPv6 TCP or UDP packet, sent to the address the
+/// quoted packet came from, with a payload length the frame holds; anything else passes.
 #[inline(always)]
 fn icmp6(ctx: &XdpContext) -> Parsed {
     const ICMP: usize = ETH_LEN + IPV6_LEN;
     const QUOTE: usize = ICMP + ICMP_LEN;
-    // SAFETY (all three): bounds checked by ptr_at; byte headers, copied out at once.
+    const SHORTEST: usize = ICMP_LEN + IPV6_LEN + 8;
+    // SAFETY (all): bounds checked by ptr_at; byte headers, copied out at once.
+    let Ok(outer) = (unsafe { ptr_at::<Ipv6Hdr>(ctx, ETH_LEN) }) else {
+        return Parsed::Pass(Reason::PassOtherProto);
+    };
+    let outer = unsafe { &*outer };
+    let payload = u16::from_be_bytes(outer.payload_len) as usize;
+    if payload < SHORTEST || ETH_LEN + IPV6_LEN + payload > frame_len(ctx) {
+        return Parsed::Pass(Reason::PassOtherProto);
+    }
     let Ok(icmp) = (unsafe { ptr_at::<[u8; 1]>(ctx, ICMP) }) else {
         return Parsed::Pass(Reason::PassOtherProto);
     };
@@ -190,7 +227,10 @@ fn icmp6(ctx: &XdpContext) -> Parsed {
     };
     let quoted = unsafe { &*quoted };
     let next = quoted.next_hdr;
-    if next != PROTO_TCP && next != PROTO_UDP {
+    if quoted.vcf[0] >> 4 != 6
+        || (next != PROTO_TCP && next != PROTO_UDP)
+        || quoted.src_addr != outer.dst_addr
+    {
         return Parsed::Pass(Reason::PassOtherProto);
     }
     let Ok(p) = (unsafe { ptr_at::<Ports>(ctx, QUOTE + IPV6_LEN) }) else {
@@ -204,6 +244,80 @@ fn icmp6(ctx: &XdpContext) -> Parsed {
         p.src,
         next,
     ))
+}
+
+/// Every length of a TCP or UDP packet that [`parse`] turned into `flow` agrees with the frame
+/// and with the others, and an IPv4 header's checksum is right:
+/// - IPv4: total length covers the header and a whole TCP/UDP header and lies inside the
+///   frame (Ethernet padding may follow it); IPv6: the payload length does the same;
+/// - TCP: the data offset is at least 5 words and lies inside the segment;
+/// - UDP: the length is the IP payload's exactly (the outer checksum of a GUE tunnel is
+///   derived from the inner one, which covers the UDP length's bytes).
+///
+/// Only for packets to a VIP: the kernel checks everything else itself.
+#[inline(always)]
+pub fn check(ctx: &XdpContext, flow: &FlowKey) -> Result<(), Reason> {
+    const L4_V4: usize = ETH_LEN + IPV4_LEN;
+    const L4_V6: usize = ETH_LEN + IPV6_LEN;
+    let frame = frame_len(ctx);
+    if flow.family == FAMILY_V4 {
+        // SAFETY: bounds checked by ptr_at; parse() read this header already.
+        let h =
+            unsafe { &*ptr_at::<[u8; IPV4_LEN]>(ctx, ETH_LEN).map_err(|_| Reason::DropInternal)? };
+        if !ipv4_sum_ok(h) {
+            return Err(Reason::DropBadChecksum);
+        }
+        let total = u16::from_be_bytes([h[2], h[3]]) as usize;
+        if ETH_LEN + total > frame || total < IPV4_LEN {
+            return Err(Reason::DropBadLength);
+        }
+        l4_ok::<L4_V4>(ctx, flow.proto, total - IPV4_LEN)
+    } else {
+        // SAFETY: as above; the payload length is bytes 4 and 5.
+        let h = unsafe { &*ptr_at::<[u8; 8]>(ctx, ETH_LEN).map_err(|_| Reason::DropInternal)? };
+        let payload = u16::from_be_bytes([h[4], h[5]]) as usize;
+        if L4_V6 + payload > frame {
+            return Err(Reason::DropBadLength);
+        }
+        l4_ok::<L4_V6>(ctx, flow.proto, payload)
+    }
+}
+
+/// The TCP or UDP header at `OFF` agrees with the IP layer's `len` bytes of payload.
+#[inline(always)]
+fn l4_ok<const OFF: usize>(ctx: &XdpContext, proto: u8, len: usize) -> Result<(), Reason> {
+    if proto == PROTO_TCP {
+        // SAFETY: bounds checked by ptr_at; parse() saw the whole TCP header.
+        let t = unsafe { &*ptr_at::<[u8; TCP_LEN]>(ctx, OFF).map_err(|_| Reason::DropInternal)? };
+        let data_offset = (t[12] >> 4) as usize * 4;
+        if data_offset < TCP_LEN || data_offset > len {
+            return Err(Reason::DropBadLength);
+        }
+    } else {
+        // SAFETY: as above, the whole UDP header.
+        let u = unsafe { &*ptr_at::<[u8; UDP_LEN]>(ctx, OFF).map_err(|_| Reason::DropInternal)? };
+        if u16::from_be_bytes([u[4], u[5]]) as usize != len {
+            return Err(Reason::DropBadLength);
+        }
+    }
+    Ok(())
+}
+
+/// Whether an IPv4 header without options sums to 0xffff (its checksum is right).
+#[inline(always)]
+fn ipv4_sum_ok(h: &[u8; IPV4_LEN]) -> bool {
+    let mut sum = 0u32;
+    let mut i = 0;
+    while i < IPV4_LEN {
+        sum += u16::from_be_bytes([h[i], h[i + 1]]) as u32;
+        i += 2;
+    }
+    csum::fold(sum) == 0xffff
+}
+
+#[inline(always)]
+fn frame_len(ctx: &XdpContext) -> usize {
+    ctx.data_end() - ctx.data()
 }
 
 /// The ports of a TCP or UDP header at `off`, if the whole fixed header is there.

@@ -71,6 +71,9 @@ pub struct Outcome {
     pub frame: Vec<u8>,
 }
 
+/// The ingress interface of a frame run without one (the namespace's loopback).
+pub const LOOPBACK_IFINDEX: u32 = 1;
+
 pub const XDP_DROP: u32 = 1;
 pub const XDP_PASS: u32 = 2;
 pub const XDP_TX: u32 = 3;
@@ -87,7 +90,11 @@ impl Harness {
         let pins = PinDir::new(tag);
         let mut opts = LoadOptions::new(&pins.0);
         opts.conn_table_size = conns;
-        let dp = Dataplane::load(&opts).expect("load lvs_director");
+        let mut dp = Dataplane::load(&opts).expect("load lvs_director");
+        // BPF_PROG_TEST_RUN hands the program its frames as if they came in on loopback
+        // (ifindex 1): the frames are the director's when addressed to DIRECTOR_MAC.
+        dp.set_iface(LOOPBACK_IFINDEX, packet::DIRECTOR_MAC)
+            .expect("enter the test interface in the interface table");
         Harness {
             dp,
             tables: Tables::new(),

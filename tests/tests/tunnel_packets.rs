@@ -417,8 +417,10 @@ fn with_mtu_1400<T: Send>(tag: &str, f: impl FnOnce(u32) -> T + Send) -> T {
 
 #[test]
 fn too_big_once_encapsulated_answers_the_client_with_the_mtu_that_fits() {
-    let h = harness("mtu");
+    let mut h = harness("mtu");
     with_mtu_1400("mtu", |m0| {
+        h.dp.set_iface(m0, DIRECTOR_MAC)
+            .expect("the test interface in the interface table");
         let client = sa("198.18.200.1:40000");
         // 1380 + 20 = 1400 fits exactly.
         let fits = frame_sized(client, sa("198.18.0.10:80"), PROTO_TCP, 0, 1380, true);
@@ -473,20 +475,25 @@ fn too_big_once_encapsulated_answers_the_client_with_the_mtu_that_fits() {
         let out = h.run_on(&big6, m0);
         assert_eq!(out.verdict, XDP_TX);
         let f = &out.frame;
-        assert_eq!(f.len(), 14 + 40 + 8 + 48);
+        // As much of the packet as fits in IPv6's minimum MTU (RFC 4443 2.4(c)).
+        assert_eq!(f.len(), 14 + 1280, "1280 bytes of IPv6");
         let (ip6, _) = Ipv6Header::from_slice(&f[14..]).expect("IPv6");
         assert_eq!(IpAddr::from(ip6.source), ip("2001:db8::10"));
         assert_eq!(IpAddr::from(ip6.destination), ip("2001:db8:ff::2"));
-        assert_eq!((ip6.next_header.0, ip6.payload_length), (58, 56));
+        assert_eq!((ip6.next_header.0, ip6.payload_length), (58, 1240));
         assert_eq!(f[54], 2, "packet too big");
         assert_eq!(u32::from_be_bytes([f[58], f[59], f[60], f[61]]), 1352);
-        let pseudo = csum::sum16(&ip6.source) + csum::sum16(&ip6.destination) + 56 + 58;
+        let pseudo = csum::sum16(&ip6.source) + csum::sum16(&ip6.destination) + 1240 + 58;
         assert_eq!(
             csum::fold(pseudo + sum(&f[54..])),
             0xffff,
             "ICMPv6 checksum"
         );
-        assert_eq!(&f[62..110], &big6[14..62]);
+        assert_eq!(
+            &f[62..],
+            &big6[14..14 + 1232],
+            "quotes the first 1232 bytes"
+        );
         assert_eq!(h.counter(Reason::IcmpTooBigSent), 2);
     });
 }

@@ -18,7 +18,12 @@ use network_types::udp::UdpHdr;
 const IPPROTO_ICMP: u8 = 1;
 
 #[inline(always)]
-pub fn forward(ctx: &XdpContext, flow: &FlowKey, real: &Real) -> Result<Action, Reason> {
+pub fn forward(
+    ctx: &XdpContext,
+    flow: &FlowKey,
+    real: &Real,
+    answer: bool,
+) -> Result<Action, Reason> {
     let cfg = encap::config()?;
     let hash = flow_hash(flow, false);
     let inner = encap::inner(ctx, flow.family)?;
@@ -30,7 +35,7 @@ pub fn forward(ctx: &XdpContext, flow: &FlowKey, real: &Real) -> Result<Action, 
         const GROW: usize = IPV4_LEN + UDP_LEN;
         let src = encap::source4(cfg, hash)?;
         if let Some(mtu) = encap::too_big(ctx, real, GROW as u32) {
-            return super::too_big::reply(ctx, flow.family, inner.df, mtu - GROW as u32);
+            return super::too_big::reply(ctx, flow.family, answer && inner.df, mtu - GROW as u32);
         }
         encap::push(ctx, GROW, real, ETH_P_IP)?;
         let total = inner.len.wrapping_add(GROW as u16);
@@ -48,7 +53,7 @@ pub fn forward(ctx: &XdpContext, flow: &FlowKey, real: &Real) -> Result<Action, 
         const GROW: usize = IPV6_LEN + UDP_LEN;
         let src = encap::source6(cfg, hash)?;
         if let Some(mtu) = encap::too_big(ctx, real, GROW as u32) {
-            return super::too_big::reply(ctx, flow.family, true, mtu - GROW as u32);
+            return super::too_big::reply(ctx, flow.family, answer, mtu - GROW as u32);
         }
         encap::push(ctx, GROW, real, ETH_P_IPV6)?;
         sum = encap::write_ipv6(

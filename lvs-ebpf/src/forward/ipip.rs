@@ -11,14 +11,24 @@ const IPPROTO_IPIP: u8 = 4;
 const IPPROTO_IPV6: u8 = 41;
 
 #[inline(always)]
-pub fn forward(ctx: &XdpContext, flow: &FlowKey, real: &Real) -> Result<Action, Reason> {
+pub fn forward(
+    ctx: &XdpContext,
+    flow: &FlowKey,
+    real: &Real,
+    answer: bool,
+) -> Result<Action, Reason> {
     let cfg = encap::config()?;
     let hash = flow_hash(flow, false);
     let inner = encap::inner(ctx, flow.family)?;
     if flow.family == FAMILY_V4 {
         let src = encap::source4(cfg, hash)?;
         if let Some(mtu) = encap::too_big(ctx, real, IPV4_LEN as u32) {
-            return super::too_big::reply(ctx, flow.family, inner.df, mtu - IPV4_LEN as u32);
+            return super::too_big::reply(
+                ctx,
+                flow.family,
+                answer && inner.df,
+                mtu - IPV4_LEN as u32,
+            );
         }
         encap::push(ctx, IPV4_LEN, real, ETH_P_IP)?;
         let total = inner.len.wrapping_add(IPV4_LEN as u16);
@@ -34,7 +44,7 @@ pub fn forward(ctx: &XdpContext, flow: &FlowKey, real: &Real) -> Result<Action, 
     } else {
         let src = encap::source6(cfg, hash)?;
         if let Some(mtu) = encap::too_big(ctx, real, IPV6_LEN as u32) {
-            return super::too_big::reply(ctx, flow.family, true, mtu - IPV6_LEN as u32);
+            return super::too_big::reply(ctx, flow.family, answer, mtu - IPV6_LEN as u32);
         }
         encap::push(ctx, IPV6_LEN, real, ETH_P_IPV6)?;
         encap::write_ipv6(

@@ -12,13 +12,19 @@ use crate::director::Action;
 use aya_ebpf::{bindings::xdp_action, helpers::bpf_redirect, programs::XdpContext};
 use lvs_common::{FlowKey, METHOD_DR, METHOD_GUE, METHOD_IPIP, Real, Reason};
 
-/// Forwards the packet of `flow` to `real` by the real's method.
+/// Forwards the packet of `flow` to `real` by the real's method. `answer`: a packet too big
+/// for the tunnel may be answered with an ICMP error (false for ICMP errors themselves).
 #[inline(always)]
-pub fn forward(ctx: &XdpContext, flow: &FlowKey, real: &Real) -> Result<Action, Reason> {
+pub fn forward(
+    ctx: &XdpContext,
+    flow: &FlowKey,
+    real: &Real,
+    answer: bool,
+) -> Result<Action, Reason> {
     match real.method {
         METHOD_DR => dr::forward(ctx, real),
-        METHOD_IPIP => ipip::forward(ctx, flow, real),
-        METHOD_GUE => gue::forward(ctx, flow, real),
+        METHOD_IPIP => ipip::forward(ctx, flow, real, answer),
+        METHOD_GUE => gue::forward(ctx, flow, real, answer),
         _ => Err(Reason::DropBadMethod),
     }
 }

@@ -1,9 +1,14 @@
 //! When a packet would not fit the egress interface once encapsulated, the client is told
 //! the size that fits (RFC 1191 / RFC 8201 path MTU discovery): the frame is turned in place
 //! into an ICMP "fragmentation needed" (IPv4) or ICMPv6 "packet too big" sent back out of the
-//! interface it came in on, from the VIP, quoting the packet's IP header and first 8 bytes.
-//! IPv4 packets that allow fragmentation (DF clear) are dropped and counted instead: the
-//! director does not fragment.
+//! interface it came in on, from the VIP. IPv4 quotes the packet's IP header and first 8
+//! bytes (RFC 792); ICMPv6 quotes as much of the packet as fits in 1280 bytes (RFC 4443 2.4(c)).
+//!
+//! No reply (a counted drop instead, `drop_too_big`), as RFC 1122 3.2.2 and RFC 4443 2.4(e)
+//! require: to an ICMP error, to a sender whose MAC or IP address is not unicast (broadcast,
+//! multicast, unspecified, loopback), to an IPv4 packet that allows fragmentation (DF clear:
+//! the director does not fragment), to an IPv6 packet shorter than the quote (a link below
+//! IPv6's minimum MTU).
 
 use super::encap::{ETH_LEN, IPV4_LEN, IPV6_LEN};
 use crate::{access::ptr_at, director::Action};
@@ -15,20 +20,49 @@ use lvs_common::{FAMILY_V4, Reason, csum};
 use network_types::eth::EthHdr;
 
 const ICMP_LEN: usize = 8;
-/// Quoted: the offending packet's IP header and the first 8 bytes after it.
+/// Quoted by IPv4: the offending packet's IP header and the first 8 bytes after it.
 const QUOTE4: usize = IPV4_LEN + 8;
-const QUOTE6: usize = IPV6_LEN + 8;
+/// Quoted by IPv6: as much of the packet as fits in the minimum MTU.
+const QUOTE6: usize = 1280 - IPV6_LEN - ICMP_LEN;
 
+/// Answers the packet with the MTU that fits when `answer` allows it (an IPv4 packet with DF,
+/// an IPv6 packet; not an ICMP error) and its sender can be answered; else a counted drop.
 #[inline(always)]
-pub fn reply(ctx: &XdpContext, family: u8, df: bool, mtu: u32) -> Result<Action, Reason> {
+pub fn reply(ctx: &XdpContext, family: u8, answer: bool, mtu: u32) -> Result<Action, Reason> {
+    if !answer {
+        return Err(Reason::DropTooBig);
+    }
     if family == FAMILY_V4 {
-        if !df {
-            return Err(Reason::DropTooBig);
-        }
         reply4(ctx, mtu.max(68) as u16)
     } else {
         reply6(ctx, mtu.max(1280))
     }
+}
+
+/// An IPv4 source that may be sent an ICMP error: not 0/8, loopback, multicast, class E or
+/// broadcast (RFC 1122 3.2.2).
+#[inline(always)]
+fn unicast4(a: [u8; 4]) -> bool {
+    a[0] != 0 && a[0] != 127 && a[0] < 224
+}
+
+/// An IPv6 source that may be sent an ICMPv6 error: not unspecified, loopback or multicast
+/// (RFC 4443 2.4(e)).
+#[inline(always)]
+fn unicast6(a: &[u8; 16]) -> bool {
+    let mut high = 0u8;
+    let mut i = 0;
+    while i < 15 {
+        high |= a[i];
+        i += 1;
+    }
+    a[0] != 0xff && (high != 0 || a[15] > 1)
+}
+
+/// An individual (not group) MAC address.
+#[inline(always)]
+fn unicast_mac(m: [u8; 6]) -> bool {
+    m[0] & 1 == 0
 }
 
 /// The frame becomes [Ethernet][IPv4 20][ICMP 8][quote 28]: it grows by 28 bytes at the
@@ -38,18 +72,22 @@ fn reply4(ctx: &XdpContext, mtu: u16) -> Result<Action, Reason> {
     const GROW: usize = IPV4_LEN + ICMP_LEN;
     const QUOTED: usize = ETH_LEN + GROW; // where the original IP header now starts
     const TOTAL: usize = QUOTED + QUOTE4;
+    // SAFETY: bounds checked by ptr_at; plain bytes, copied out before the frame changes.
+    let q = unsafe {
+        &*ptr_at::<[u8; ETH_LEN + IPV4_LEN]>(ctx, 0).map_err(|_| Reason::DropEncapFailed)?
+    };
+    let client = [q[26], q[27], q[28], q[29]];
+    let vip = [q[30], q[31], q[32], q[33]];
+    let client_mac = [q[6], q[7], q[8], q[9], q[10], q[11]];
+    // The director's own MAC: the frame was addressed to it (checked before forwarding).
+    let our_mac = [q[0], q[1], q[2], q[3], q[4], q[5]];
+    if !unicast4(client) || !unicast_mac(client_mac) {
+        return Err(Reason::DropTooBig);
+    }
     // SAFETY: helper call; every access below is checked again.
     if unsafe { bpf_xdp_adjust_head(ctx.ctx, -(GROW as i32)) } != 0 {
         return Err(Reason::DropEncapFailed);
     }
-    // SAFETY: bounds checked by ptr_at; plain bytes. The original Ethernet header sits right
-    // before the quote; read its MACs before the new headers overwrite them.
-    let old = unsafe { &*ptr_at::<EthHdr>(ctx, GROW).map_err(|_| Reason::DropEncapFailed)? };
-    let (client_mac, our_mac) = (old.src_addr, old.dst_addr);
-    // SAFETY: as above.
-    let q = unsafe { &*ptr_at::<[u8; QUOTE4]>(ctx, QUOTED).map_err(|_| Reason::DropEncapFailed)? };
-    let client = [q[12], q[13], q[14], q[15]];
-    let vip = [q[16], q[17], q[18], q[19]];
     // SAFETY: a whole frame of TOTAL bytes, bounds checked by reframe's ptr_at.
     let frame = unsafe { &mut *reframe::<TOTAL>(ctx, client_mac, our_mac, [0x08, 0x00])? };
     let total = (IPV4_LEN + ICMP_LEN + QUOTE4) as u16;
@@ -92,20 +130,34 @@ fn reply4(ctx: &XdpContext, mtu: u16) -> Result<Action, Reason> {
     Ok(Action::TooBig)
 }
 
-/// The frame becomes [Ethernet][IPv6 40][ICMPv6 8][quote 48].
+/// The frame becomes [Ethernet][IPv6 40][ICMPv6 8][quote 1232]: 1280 bytes of IPv6.
 #[inline(always)]
 fn reply6(ctx: &XdpContext, mtu: u32) -> Result<Action, Reason> {
     const GROW: usize = IPV6_LEN + ICMP_LEN;
     const QUOTED: usize = ETH_LEN + GROW;
     const TOTAL: usize = QUOTED + QUOTE6;
+    // SAFETY: bounds checked by ptr_at; plain bytes, read before the frame changes.
+    let head = unsafe {
+        &*ptr_at::<[u8; ETH_LEN + IPV6_LEN]>(ctx, 0).map_err(|_| Reason::DropEncapFailed)?
+    };
+    let client_mac = [head[6], head[7], head[8], head[9], head[10], head[11]];
+    let our_mac = [head[0], head[1], head[2], head[3], head[4], head[5]];
+    let mut client = [0u8; 16];
+    let mut i = 0;
+    while i < 16 {
+        client[i] = head[ETH_LEN + 8 + i];
+        i += 1;
+    }
+    if !unicast6(&client) || !unicast_mac(client_mac) {
+        return Err(Reason::DropTooBig);
+    }
     // SAFETY: helper call; every access below is checked again.
     if unsafe { bpf_xdp_adjust_head(ctx.ctx, -(GROW as i32)) } != 0 {
         return Err(Reason::DropEncapFailed);
     }
-    // SAFETY: bounds checked by ptr_at; plain bytes; read before being overwritten.
-    let old = unsafe { &*ptr_at::<EthHdr>(ctx, GROW).map_err(|_| Reason::DropEncapFailed)? };
-    let (client_mac, our_mac) = (old.src_addr, old.dst_addr);
-    // SAFETY: a whole frame of TOTAL bytes, bounds checked by reframe's ptr_at.
+    // SAFETY: a whole frame of TOTAL bytes, bounds checked by reframe's ptr_at. A packet
+    // shorter than the quote cannot be too big for a link of IPv6's minimum MTU: reframe
+    // refuses it and it is dropped.
     let frame = unsafe { &mut *reframe::<TOTAL>(ctx, client_mac, our_mac, [0x86, 0xdd])? };
     let payload = (ICMP_LEN + QUOTE6) as u16;
     let ip = ETH_LEN;
