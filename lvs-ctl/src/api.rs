@@ -352,7 +352,21 @@ pub struct Listing {
     /// When the daemon made this listing (ms since the Unix epoch), for the ages `list` shows.
     #[serde(default)]
     pub at_ms: u64,
+    /// What the daemon found changed in the kernel by someone else, and put back (newest
+    /// last; the last few).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repairs: Vec<RepairView>,
 }
+
+/// One repair of the data plane: when, and what had changed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepairView {
+    pub at_ms: u64,
+    pub what: String,
+}
+
+/// Longest path of a unix socket (`sun_path` less its terminating NUL).
+pub const MAX_SOCKET_PATH: usize = 107;
 
 /// How a flow was (or would be) scheduled.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

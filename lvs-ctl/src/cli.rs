@@ -3,7 +3,7 @@
 use crate::{
     api::{self, Request, Response, ServiceRef},
     config::{self, Method},
-    dataplane::{Dataplane, LoadOptions, unpin_all},
+    dataplane::{Dataplane, LoadOptions, PinLock, unpin_all},
     render::{self, ListOptions},
 };
 use anyhow::{Context, Result, anyhow, bail};
@@ -154,9 +154,18 @@ lvs-ctl explain '[2001:db8::1]:5353' '->' '[2001:db8:100::1]:53/udp'"
         #[arg(long, default_value_t = lvs_common::DEFAULT_CONNS)]
         conn_table_size: u32,
     },
-    /// Detach lvs_director from every interface and remove its pinned maps (stop the daemon
-    /// first, or it keeps its own copies alive until it exits).
-    Unload,
+    /// Detach lvs_director from every interface and remove its pinned maps and tables.
+    ///
+    /// Refused while a controller (`lvs-ctl daemon`, `lvs-ctl load`) holds the pin directory:
+    /// stop the daemon first (it leaves forwarding on when it stops), then unload.
+    #[command(after_help = "Example:\n  systemctl stop lvs && lvs-ctl unload")]
+    Unload {
+        /// Remove everything even though a daemon holds the pin directory. A running daemon
+        /// notices within 5 s, logs it and puts its program and maps back: use this only to
+        /// clear the pins of a daemon that is stuck, and stop it right after.
+        #[arg(long)]
+        force: bool,
+    },
     /// Packet counters of the director, by verdict and reason.
     Counters,
     /// On a real server in tunnel mode: strip IPIP and GUE headers addressed to this host
@@ -593,6 +602,7 @@ pub fn run(cli: Cli) -> Result<()> {
             mode,
             conn_table_size,
         } => {
+            let _lock = PinLock::acquire(&cli.pin_dir)?;
             let mut opts = LoadOptions::new(&cli.pin_dir);
             opts.conn_table_size = *conn_table_size;
             let mut dp = Dataplane::load(&opts).context("loading lvs_director")?;
@@ -606,10 +616,19 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Unload => {
+        Command::Unload { force } => {
             if !cli.pin_dir.exists() {
                 bail!(
                     "nothing to unload: {} does not exist",
+                    cli.pin_dir.display()
+                );
+            }
+            if PinLock::held(&cli.pin_dir)? && !force {
+                bail!(
+                    "{} is held by a running lvs-ctl daemon (or `lvs-ctl load`): unloading now \
+                     would take the VIPs down under it, and it would put them back. Stop the \
+                     daemon first (systemctl stop lvs, or SIGTERM: forwarding goes on), then \
+                     unload; --force removes everything anyway",
                     cli.pin_dir.display()
                 );
             }

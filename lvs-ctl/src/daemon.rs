@@ -21,7 +21,7 @@ use crate::{
         ServiceRef, ServiceView, StatsView, Via,
     },
     config::{self, CheckKind as CfgKind, Config, Method},
-    dataplane::{self, Dataplane, LoadOptions},
+    dataplane::{self, Dataplane, LoadOptions, PinLock},
     health::{self, CheckSpec, Event, Monitor, Target},
     neighbour::{Hop, Resolver},
     tables::{ApplyError, RealSpec, ServiceSpec, Tables},
@@ -30,7 +30,7 @@ use lvs_common::{
     FlowKey, METHOD_DR, METHOD_GUE, METHOD_IPIP, SVC_F_HASH_SRC_ONLY, Stats, flow_hash,
 };
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::{BTreeSet, HashMap, VecDeque},
     net::{IpAddr, SocketAddr},
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
@@ -469,7 +469,16 @@ struct Daemon {
     ticks: u64,
     /// Fallback reals in the tables now, to log when one engages or leaves.
     fallbacks: BTreeSet<RealKey>,
+    /// The last repairs of the data plane (when, what was found), newest last, for `list`.
+    repairs: VecDeque<(SystemTime, String)>,
+    /// This daemon's hold on the pin directory.
+    lock: PinLock,
 }
+
+/// How often (in ticks, seconds) the daemon checks that the kernel holds what it wrote.
+const VERIFY_TICKS: u64 = 5;
+/// Repairs `list` remembers.
+const REPAIRS_KEPT: usize = 16;
 
 type Call = (Request, oneshot::Sender<Response>);
 
@@ -490,6 +499,49 @@ fn file_mtime(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
+/// Undoes a start that fails: the socket it bound, and the pins it made where there were none
+/// (links with them: the program is detached). Disarmed once the daemon runs.
+struct StartGuard {
+    pin_dir: PathBuf,
+    made_pins: bool,
+    socket: Option<PathBuf>,
+}
+
+impl Drop for StartGuard {
+    fn drop(&mut self) {
+        if let Some(socket) = &self.socket {
+            let _ = std::fs::remove_file(socket);
+        }
+        if self.made_pins {
+            if let Err(e) = dataplane::unpin_all(&self.pin_dir) {
+                log::error!(
+                    "start failed; removing {} again: {e}",
+                    self.pin_dir.display()
+                );
+            }
+        }
+    }
+}
+
+/// Every check of a start that writes nothing to the kernel, so a start that cannot succeed
+/// fails before the first write: the interfaces exist (and fit the interface table), the
+/// socket path fits a unix socket address.
+fn preflight(cfg: &Config) -> Result<(), DaemonError> {
+    let g = &cfg.global;
+    let socket = g.socket.as_os_str().len();
+    if socket > api::MAX_SOCKET_PATH {
+        return Err(DaemonError::Socket {
+            path: g.socket.clone(),
+            what: format!(
+                "the path is {socket} bytes; a unix socket path has at most {}",
+                api::MAX_SOCKET_PATH
+            ),
+        });
+    }
+    Dataplane::preflight_ifaces(&g.interfaces)?;
+    Ok(())
+}
+
 async fn main_loop(config_path: &Path) -> Result<(), DaemonError> {
     let load = |p: &Path| {
         config::load(p).map_err(|source| DaemonError::Config {
@@ -500,6 +552,17 @@ async fn main_loop(config_path: &Path) -> Result<(), DaemonError> {
     let mtime = file_mtime(config_path);
     let desired = load(config_path)?;
     let g = &desired.global;
+    preflight(&desired)?;
+    // One daemon per pin directory, decided before anything is written; held until exit.
+    let lock = PinLock::acquire(&g.pin_path)?;
+    let mut guard = StartGuard {
+        pin_dir: g.pin_path.clone(),
+        made_pins: lock.created(),
+        socket: None,
+    };
+    // One daemon per socket too: a live one there is an error before any kernel write.
+    let listener = bind(&g.socket)?;
+    guard.socket = Some(g.socket.clone());
     let mut opts = LoadOptions::new(&g.pin_path);
     opts.conn_table_size = g.conn_table_size;
     let mut dp = Dataplane::load(&opts)?;
@@ -533,6 +596,8 @@ async fn main_loop(config_path: &Path) -> Result<(), DaemonError> {
         rates: HashMap::new(),
         ticks: 0,
         fallbacks: BTreeSet::new(),
+        repairs: VecDeque::new(),
+        lock,
     };
     d.resolve_all(false).await;
     // Write the tables before attaching, so a first start never runs without them.
@@ -548,10 +613,12 @@ async fn main_loop(config_path: &Path) -> Result<(), DaemonError> {
     }
     d.monitor.set_checks(checks(&d.desired));
 
-    let listener = bind(&socket)?;
     let (calls_tx, mut calls) = mpsc::channel::<Call>(64);
     tokio::spawn(accept(listener, calls_tx));
     log::info!("listening on {}", socket.display());
+    // Running: from here on a failure is repaired, not undone.
+    guard.made_pins = false;
+    guard.socket = None;
 
     let sig = |k: SignalKind, name: &str| {
         signal(k).map_err(|source| DaemonError::Io {
@@ -834,6 +901,48 @@ impl Daemon {
         if self.ticks.is_multiple_of(2) {
             self.sample();
         }
+        if self.ticks.is_multiple_of(VERIFY_TICKS) {
+            self.verify();
+        }
+    }
+
+    /// Checks that the kernel still holds what this daemon put there (its program on every
+    /// interface, its maps pinned, the map contents it wrote) and puts back what someone else
+    /// removed or changed, saying so at WARN and in `list`.
+    fn verify(&mut self) {
+        let ifaces = self.desired.global.interfaces.clone();
+        let mut found = self.dp.drift(&ifaces);
+        if !found.is_empty()
+            && let Err(e) = self
+                .dp
+                .repair(&ifaces, xdp_mode(self.desired.global.xdp_mode))
+        {
+            log::error!("data plane: repairing pins and links: {e}");
+        }
+        let pin_dir = self.dp.pin_dir().to_owned();
+        if !self.lock.holds(&pin_dir) {
+            match PinLock::acquire(&pin_dir) {
+                Ok(lock) => self.lock = lock,
+                Err(e) => log::error!("data plane: {e}"),
+            }
+        }
+        match self.tables.repair(&mut self.dp) {
+            Ok(f) => found.extend(f),
+            Err(e) => log::error!("data plane: checking the maps: {e}"),
+        }
+        if found.is_empty() {
+            return;
+        }
+        // A table forgotten by the check is rebuilt now, make-before-break.
+        self.apply_or_log("repair");
+        let now = SystemTime::now();
+        for what in found {
+            log::warn!("data plane changed by someone else: {what}; repaired");
+            if self.repairs.len() == REPAIRS_KEPT {
+                self.repairs.pop_front();
+            }
+            self.repairs.push_back((now, what));
+        }
     }
 
     fn apply_or_log(&mut self, why: &str) {
@@ -970,7 +1079,16 @@ impl Daemon {
             }
         }
         let old = std::mem::replace(&mut self.desired, next);
-        let old_drained = std::mem::take(&mut self.rt.drained);
+        // Drains are run-time state, not configuration: they stay for the reals the file
+        // still has.
+        let old_drained = self.rt.drained.clone();
+        let desired = &self.desired;
+        self.rt.drained.retain(|(svc, addr)| {
+            desired
+                .services
+                .iter()
+                .any(|s| svc.matches(s) && s.reals.iter().any(|r| r.address == *addr))
+        });
         self.rt.maintenance = maintenance(
             &self.desired,
             self.desired.global.maintenance_dir.as_deref(),
@@ -1130,6 +1248,14 @@ impl Daemon {
         Listing {
             services,
             at_ms: api::unix_ms(SystemTime::now()),
+            repairs: self
+                .repairs
+                .iter()
+                .map(|(at, what)| api::RepairView {
+                    at_ms: api::unix_ms(*at),
+                    what: what.clone(),
+                })
+                .collect(),
         }
     }
 

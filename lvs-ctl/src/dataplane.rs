@@ -75,6 +75,12 @@ pub enum Error {
     },
     #[error("map {0} is missing from the program object")]
     MissingMap(&'static str),
+    #[error(
+        "{} is in use by another lvs-ctl (a daemon, or `lvs-ctl load`): one controller per pin \
+         directory; stop the other one first",
+        .0.display()
+    )]
+    Locked(PathBuf),
     #[error("Maglev table of {0} slots is out of range 1..={MAX_RING_SIZE}")]
     RingSize(usize),
     #[error(
@@ -136,6 +142,9 @@ pub struct Dataplane {
     counters: PerCpuArray<MapData, u64>,
     tunnel: Array<MapData, TunnelConfig>,
     ifaces: Array<MapData, Iface>,
+    /// Every pinned map (the Maglev table array too) with its id, to see pins that went away
+    /// or were replaced, and put them back.
+    pins: Vec<(&'static str, OwnedFd, u32)>,
 }
 
 impl Dataplane {
@@ -166,7 +175,16 @@ impl Dataplane {
             &[(MAP_CONNS, opts.conn_table_size)],
         )?;
 
+        let mut pins = Vec::new();
+        for name in PINNED_MAPS {
+            let path = opts.pin_dir.join(name);
+            let fd = sys::obj_get(&path).map_err(io_err(format!("opening {}", path.display())))?;
+            let id =
+                sys::map_id(fd.as_fd()).map_err(io_err(format!("reading {}", path.display())))?;
+            pins.push((name, fd, id));
+        }
         Ok(Dataplane {
+            pins,
             services: take(&mut ebpf, MAP_SERVICES)?,
             vips: take(&mut ebpf, MAP_VIPS)?,
             vip_filter: take(&mut ebpf, MAP_VIP_FILTER)?,
@@ -240,6 +258,95 @@ impl Dataplane {
             .collect();
         out.sort();
         out
+    }
+
+    /// What is no longer as this controller left it in the kernel: a map pin removed or
+    /// replaced, an interface's link gone, detached or running another program. Cheap: a few
+    /// `stat`s and `BPF_OBJ_GET_INFO_BY_FD` calls. `ifaces`: the interfaces it attached to.
+    pub fn drift(&self, ifaces: &[String]) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, _, id) in &self.pins {
+            let path = self.pin_dir.join(name);
+            match sys::pinned_map_id(&path) {
+                Ok(now) if now == *id => {}
+                Ok(now) => out.push(format!(
+                    "map pin {} holds map #{now}, not ours (#{id})",
+                    path.display()
+                )),
+                Err(_) => out.push(format!("map pin {} is gone", path.display())),
+            }
+        }
+        let ours = self.program().info().map(|i| i.id()).ok();
+        for iface in ifaces {
+            let path = self.pin_dir.join("links").join(iface);
+            let want = sys::link_address(iface).map(|(i, _)| i).ok();
+            match sys::xdp_link(&path) {
+                Ok((prog, ifindex)) if Some(prog) == ours && Some(ifindex) == want => {}
+                Ok((_, 0)) => out.push(format!("lvs_director was detached from {iface}")),
+                Ok((prog, _)) => {
+                    out.push(format!("{iface} runs program #{prog}, not lvs_director"))
+                }
+                Err(_) => out.push(format!("the link of {iface} ({}) is gone", path.display())),
+            }
+        }
+        out
+    }
+
+    /// Puts back what [`Dataplane::drift`] finds: the maps' pins, and the program on every
+    /// interface of `ifaces` (attached anew in `mode` where its link went away).
+    pub fn repair(&mut self, ifaces: &[String], mode: XdpMode) -> Result<()> {
+        prepare_pin_dir(&self.pin_dir)?;
+        for (name, fd, id) in &self.pins {
+            let path = self.pin_dir.join(name);
+            match sys::pinned_map_id(&path) {
+                Ok(now) if now == *id => continue,
+                Ok(_) => fs::remove_file(&path).map_err(io_err(format!(
+                    "removing the foreign pin {}",
+                    path.display()
+                )))?,
+                Err(_) => {}
+            }
+            sys::obj_pin(fd.as_fd(), &path)
+                .map_err(io_err(format!("pinning {}", path.display())))?;
+        }
+        let ours = self.program().info().map(|i| i.id()).ok();
+        for iface in ifaces {
+            let path = self.pin_dir.join("links").join(iface);
+            let want = sys::link_address(iface).map(|(i, _)| i).ok();
+            match sys::xdp_link(&path) {
+                Ok((prog, ifindex)) if Some(prog) == ours && Some(ifindex) == want => continue,
+                // A detached or foreign link cannot take our program back: make a new one.
+                Ok(_) => fs::remove_file(&path).map_err(io_err(format!(
+                    "removing the stale link pin {}",
+                    path.display()
+                )))?,
+                Err(_) => {}
+            }
+            self.attach_pinned(iface, mode)?;
+        }
+        Ok(())
+    }
+
+    /// That every interface of `ifaces` exists in this network namespace and that no two
+    /// share a slot of the interface table: what [`Dataplane::attach`] needs, checked before
+    /// anything is written.
+    pub fn preflight_ifaces(ifaces: &[String]) -> Result<()> {
+        let mut slots: BTreeMap<u32, u32> = BTreeMap::new();
+        for iface in ifaces {
+            let (ifindex, _) = sys::link_address(iface)
+                .map_err(io_err(format!("interface {iface} (global.interfaces)")))?;
+            if let Some(other) = slots.insert(iface_slot(ifindex), ifindex)
+                && other != ifindex
+            {
+                return Err(Error::IfaceSlot {
+                    iface: iface.clone(),
+                    ifindex,
+                    other,
+                    slot: iface_slot(ifindex),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Enters `iface` (of this thread's network namespace) with its MAC in the interface
@@ -341,6 +448,13 @@ impl Dataplane {
         self.vip_filter
             .set(slot, count, 0)
             .map_err(map_err(format!("writing VIP filter slot {slot}")))
+    }
+
+    /// How many VIP addresses slot `slot` of the VIP filter counts.
+    pub fn vip_filter(&self, slot: u32) -> Result<u32> {
+        self.vip_filter
+            .get(&slot, 0)
+            .map_err(map_err(format!("reading VIP filter slot {slot}")))
     }
 
     /// Every VIP address in the VIP map.
@@ -498,6 +612,58 @@ fn key_name(key: &ServiceKey) -> String {
     match key.vip() {
         std::net::IpAddr::V4(a) => format!("{a}:{}/{proto}", key.port()),
         std::net::IpAddr::V6(a) => format!("[{a}]:{}/{proto}", key.port()),
+    }
+}
+
+/// One controller per pin directory: an exclusive lock on the directory, taken before anything
+/// is written under it and held while the controller lives (a daemon, `lvs-ctl load`).
+pub struct PinLock {
+    fd: OwnedFd,
+    created: bool,
+}
+
+impl PinLock {
+    /// Takes the lock on `pin_dir` (made if missing, on a bpffs); [`Error::Locked`] at once
+    /// when another controller holds it.
+    pub fn acquire(pin_dir: &Path) -> Result<Self> {
+        sys::ensure_bpffs(pin_dir).map_err(io_err(format!("preparing {}", pin_dir.display())))?;
+        let created = !pin_dir.exists();
+        fs::create_dir_all(pin_dir).map_err(io_err(format!("creating {}", pin_dir.display())))?;
+        match sys::lock_dir(pin_dir) {
+            Ok(Some(fd)) => Ok(PinLock { fd, created }),
+            Ok(None) => Err(Error::Locked(pin_dir.to_owned())),
+            Err(e) => Err(Error::Io {
+                what: format!("locking {}", pin_dir.display()),
+                source: e,
+            }),
+        }
+    }
+
+    /// Whether `pin_dir` is still the directory this lock holds (not removed, or removed and
+    /// made again by someone: then nobody holds the new one).
+    pub fn holds(&self, pin_dir: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(now) = fs::metadata(pin_dir) else {
+            return false;
+        };
+        let ours = fs::File::from(self.fd.try_clone().expect("dup the lock descriptor"));
+        ours.metadata()
+            .is_ok_and(|m| (m.dev(), m.ino()) == (now.dev(), now.ino()))
+    }
+
+    /// Whether the directory was made by [`PinLock::acquire`] (nothing was there before).
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
+    /// Whether a controller holds the lock on `pin_dir` now (false when it does not exist).
+    pub fn held(pin_dir: &Path) -> Result<bool> {
+        if !pin_dir.exists() {
+            return Ok(false);
+        }
+        sys::lock_dir(pin_dir)
+            .map(|fd| fd.is_none())
+            .map_err(io_err(format!("testing the lock on {}", pin_dir.display())))
     }
 }
 

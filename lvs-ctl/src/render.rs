@@ -33,6 +33,15 @@ pub fn list(l: &Listing, opts: ListOptions) -> String {
         "lvs XDP director (Maglev), {} service(s)",
         l.services.len()
     );
+    for r in &l.repairs {
+        let _ = writeln!(
+            out,
+            "WARNING: changed by someone else, repaired at {} ({} ago): {}",
+            clock(r.at_ms),
+            age(l.at_ms.saturating_sub(r.at_ms)),
+            r.what
+        );
+    }
     if opts.stats {
         let _ = writeln!(
             out,
@@ -352,6 +361,7 @@ mod tests {
             bytes: 98_765_432_100,
         };
         Listing {
+            repairs: Vec::new(),
             services: vec![
                 ServiceView {
                     name: None,

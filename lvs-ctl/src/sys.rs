@@ -331,6 +331,77 @@ pub fn map_delete_u32(map: BorrowedFd<'_>, key: u32) -> io::Result<()> {
     }
 }
 
+/// The head of `struct bpf_link_info` with its XDP part.
+#[repr(C)]
+#[derive(Default)]
+struct LinkInfo {
+    link_type: u32,
+    id: u32,
+    prog_id: u32,
+    _pad: u32,
+    /// `xdp.ifindex` (0 once the link is detached).
+    ifindex: u32,
+    _rest: [u32; 7],
+}
+
+/// The program id and interface of the XDP link pinned at `path` (ifindex 0: detached).
+pub fn xdp_link(path: &Path) -> io::Result<(u32, u32)> {
+    let fd = obj_get(path)?;
+    let mut info = LinkInfo::default();
+    let mut attr = InfoAttr {
+        bpf_fd: fd.as_raw_fd() as u32,
+        info_len: std::mem::size_of::<LinkInfo>() as u32,
+        info: &mut info as *mut LinkInfo as u64,
+    };
+    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    Ok((info.prog_id, info.ifindex))
+}
+
+/// The id of the BPF map pinned at `path`.
+pub fn pinned_map_id(path: &Path) -> io::Result<u32> {
+    let fd = obj_get(path)?;
+    map_id(fd.as_fd())
+}
+
+/// The id of the BPF map `fd`.
+pub fn map_id(fd: BorrowedFd<'_>) -> io::Result<u32> {
+    let mut info = MapInfo::default();
+    let mut attr = InfoAttr {
+        bpf_fd: fd.as_raw_fd() as u32,
+        info_len: std::mem::size_of::<MapInfo>() as u32,
+        info: &mut info as *mut MapInfo as u64,
+    };
+    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    Ok(info.id)
+}
+
+/// An exclusive `flock` on a directory, held while the returned descriptor lives (closed on
+/// exec, so no child inherits it). `Ok(None)`: someone else holds it.
+pub fn lock_dir(dir: &Path) -> io::Result<Option<OwnedFd>> {
+    let c = cpath(dir)?;
+    // SAFETY: a valid C string; the descriptor returned is ours.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let fd = fd_from(fd as i64);
+    // SAFETY: flock(2) on a descriptor we own.
+    if unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let e = io::Error::last_os_error();
+        return if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            Ok(None)
+        } else {
+            Err(e)
+        };
+    }
+    Ok(Some(fd))
+}
+
 /// The ifindex and MAC address of interface `name` in this thread's network namespace.
 pub fn link_address(name: &str) -> io::Result<(u32, [u8; 6])> {
     let c = CString::new(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;

@@ -89,6 +89,8 @@ struct Applied {
     retired: Stats,
     /// When the idle ring slot stopped being the live one.
     idle_since: Option<Instant>,
+    /// Hash of the live table as written (None: not written by this writer yet).
+    table_hash: Option<u64>,
 }
 
 /// How long a ring slot that stopped being live is left alone before it is rewritten. An XDP
@@ -176,6 +178,7 @@ impl Tables {
                     retired: Stats::default(),
                     // The previous controller may have switched slots an instant ago.
                     idle_since: Some(Instant::now()),
+                    table_hash: None,
                 },
             );
         }
@@ -228,6 +231,77 @@ impl Tables {
         self.services.get(key)?.reals.get(&addr).map(|(i, _)| *i)
     }
 
+    /// Compares the maps with what this writer wrote and puts back every difference; returns
+    /// what it found (empty: the maps are as written). A service, real, VIP or filter entry
+    /// that someone else changed or removed is written again at once; a live Maglev table that
+    /// differs from the one written is replaced make-before-break at the next
+    /// [`Tables::apply`] (it is forgotten here), as are services or reals that appeared
+    /// without this writer.
+    pub fn repair(&mut self, dp: &mut Dataplane) -> Result<Vec<String>, ApplyError> {
+        let mut found = Vec::new();
+        let in_map: BTreeMap<ServiceKey, Service> = dp.services().into_iter().collect();
+        for (key, applied) in &mut self.services {
+            let Some(ring) = applied.ring else { continue };
+            let want = Service {
+                id: applied.id,
+                ring,
+                ring_size: applied.ring_size,
+                flags: applied.flags,
+            };
+            if in_map.get(key) != Some(&want) {
+                found.push(format!(
+                    "service {} entry {:?}, not {want:?}",
+                    key.vip(),
+                    in_map.get(key)
+                ));
+                dp.set_service(key, &want)?;
+            }
+            for (addr, (index, written)) in &applied.reals {
+                let now = dp.real(*index)?;
+                if now != *written {
+                    found.push(format!("real {addr} (index {index}) changed"));
+                    dp.set_real(*index, written)?;
+                }
+            }
+            if let Some(hash) = applied.table_hash {
+                let live = dp.read_ring(ring)?;
+                let same = live
+                    .as_ref()
+                    .and_then(|t| t.get(..applied.ring_size as usize))
+                    .is_some_and(|t| table_hash(t) == hash);
+                if !same {
+                    found.push(format!("the Maglev table of {} changed", key.vip()));
+                    applied.table_inputs = None;
+                    applied.table_hash = None;
+                }
+            }
+        }
+        for key in in_map.keys().filter(|k| !self.services.contains_key(k)) {
+            found.push(format!("service {} not written by this daemon", key.vip()));
+            dp.remove_service(key)?;
+        }
+        for (vip, n) in &self.vips {
+            let key = VipKey::new(*vip);
+            if dp.vips().iter().find(|(k, _)| *k == key).map(|(_, c)| *c) != Some(*n) {
+                found.push(format!("VIP {vip} entry changed"));
+                dp.set_vip(&key, *n)?;
+            }
+        }
+        let mut per_slot: BTreeMap<u32, u32> = BTreeMap::new();
+        for vip in self.vips.keys() {
+            *per_slot
+                .entry(vip_filter_slot(&VipKey::new(*vip).addr))
+                .or_default() += 1;
+        }
+        for (slot, n) in per_slot {
+            if dp.vip_filter(slot)? != n {
+                found.push(format!("VIP filter slot {slot} changed"));
+                dp.set_vip_filter(slot, n)?;
+            }
+        }
+        Ok(found)
+    }
+
     /// Makes the data plane hold exactly `wanted`.
     pub fn apply(
         &mut self,
@@ -278,6 +352,7 @@ impl Tables {
                     reals: BTreeMap::new(),
                     retired: Stats::default(),
                     idle_since: None,
+                    table_hash: None,
                 },
             );
             report.services_added += 1;
@@ -341,6 +416,7 @@ impl Tables {
             if live_is_same {
                 // Adopted: the kernel already holds exactly this table.
                 table_changed = false;
+                applied.table_hash = Some(table_hash(&table));
             } else {
                 let slot = match applied.ring {
                     Some(r) if r == applied.id * 2 => applied.id * 2 + 1,
@@ -357,6 +433,7 @@ impl Tables {
                 }
                 applied.ring = Some(slot);
                 applied.ring_size = spec.ring_size;
+                applied.table_hash = Some(table_hash(&table));
                 report.tables_written += 1;
             }
             applied.table_inputs = Some(inputs);
@@ -448,6 +525,14 @@ impl Tables {
         self.vips = counts;
         Ok(())
     }
+}
+
+/// A hash of a Maglev table, to see later whether the live one is still what was written.
+fn table_hash(table: &[u32]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    table.hash(&mut h);
+    h.finish()
 }
 
 /// The Maglev table of `inputs` as real indices (0 where no real).

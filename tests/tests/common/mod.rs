@@ -6,11 +6,13 @@
 
 pub mod health;
 
+use lvs_common::{Real, Service, ServiceKey, VipKey};
+use lvs_ctl::dataplane::{Dataplane, LoadOptions};
 use lvs_tests::{PinDir, lab::*, require_root, unique};
 use std::{
     collections::HashMap,
     net::{IpAddr, SocketAddr, UdpSocket},
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
     time::{Duration, Instant},
 };
@@ -18,6 +20,37 @@ use std::{
 pub const BIN: &str = env!("CARGO_BIN_EXE_lvs-ctl-dev");
 pub const PORT: u16 = 5000;
 pub const SERVICE: &str = "198.18.100.1:5000/udp";
+
+/// Everything the data plane holds for services: entries, live Maglev tables, reals, VIPs.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub services: Vec<(ServiceKey, Service, Option<Vec<u32>>)>,
+    pub reals: Vec<(u32, Real)>,
+    pub vips: Vec<(VipKey, u32)>,
+}
+
+/// What the maps pinned under `pins` hold now.
+pub fn snapshot(pins: &Path) -> Snapshot {
+    // A second handle on the pinned maps (its own program is never attached).
+    let dp = Dataplane::load(&LoadOptions::new(pins)).expect("open the pinned maps");
+    let mut services: Vec<_> = dp
+        .services()
+        .into_iter()
+        .map(|(k, s)| (k, s, dp.read_ring(s.ring).expect("read the live table")))
+        .collect();
+    services.sort_by_key(|(k, _, _)| *k);
+    let reals = (1..64)
+        .map(|i| (i, dp.real(i).expect("read a real")))
+        .filter(|(_, r)| *r != Real::default())
+        .collect();
+    let mut vips = dp.vips();
+    vips.sort_by_key(|(k, _)| (k.addr, k.family));
+    Snapshot {
+        services,
+        reals,
+        vips,
+    }
+}
 
 pub struct DaemonLab {
     pub lab: DrLab,

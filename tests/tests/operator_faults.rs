@@ -1,0 +1,260 @@
+//! Operator mistakes on a live director: a second daemon on the same pins, starts that fail,
+//! `unload` under a running daemon, a reload after a drain. None may darken or corrupt what
+//! forwards.
+
+mod common;
+
+use common::*;
+use lvs_tests::{lab::DrLab, unique};
+use std::{
+    path::Path,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// Runs `lvs-ctl daemon --config CONFIG` in the director's namespace and waits for it to exit
+/// (it must, within 20 s); its exit status and what it printed.
+fn failed_start(lab: &DrLab, dir: &Path, name: &str, config: &str) -> String {
+    let file = dir.join(format!("{name}.yaml"));
+    std::fs::write(&file, config).expect("write the second config");
+    let mut child = Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{}", lab.director.name))
+        .args([BIN, "daemon", "--config"])
+        .arg(&file)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn lvs-ctl daemon");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for the daemon") {
+            let out = child.wait_with_output().expect("its output");
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(!status.success(), "{name}: the start should fail: {text}");
+            return text;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{name}: the daemon did not give up within 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The id of the XDP program on the director's interface (`None`: none attached).
+fn xdp_prog(lab: &DrLab) -> Option<String> {
+    let out = lab
+        .director
+        .sh(&format!("ip -d link show dev {}", lab.director_iface));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let at = text.find("prog/xdp id ")?;
+    Some(
+        text[at + 12..]
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_owned(),
+    )
+}
+
+/// Each real the daemon lists, with its weight and health.
+fn weights(d: &DaemonLab) -> Vec<(String, u32, String)> {
+    let out = d.ctl(&["list", "-o", "json"]);
+    let l: lvs_ctl::api::Listing = serde_json::from_slice(&out.stdout).expect("listing");
+    l.services
+        .iter()
+        .flat_map(|s| &s.reals)
+        .map(|r| (r.address.to_string(), r.weight, format!("{:?}", r.health)))
+        .collect()
+}
+
+#[test]
+fn a_second_daemon_on_the_same_pins_refuses_and_changes_nothing() {
+    let d = DaemonLab::new("two", 3, 2);
+    let flows = d.flows(24);
+    let placed = d.where_do_they_go(&flows, "before");
+    let before = snapshot(&d.pins.0);
+    let listing = weights(&d);
+
+    // Another configuration (other reals, other weights) and another socket: the same pins.
+    let reals: Vec<String> = d.lab.reals.iter().map(|r| r.addr4.to_string()).collect();
+    let other = d.config_text(&reals, 9).replace(
+        &d.socket.display().to_string(),
+        &d.dir.join("second.sock").display().to_string(),
+    );
+    let out = failed_start(&d.lab, &d.dir, "second", &other);
+    assert!(
+        out.contains("in use by another lvs-ctl"),
+        "the second daemon says why: {out}"
+    );
+    assert_eq!(
+        snapshot(&d.pins.0),
+        before,
+        "maps identical after the refusal"
+    );
+    assert_eq!(
+        d.where_do_they_go(&flows, "after"),
+        placed,
+        "flows stay put"
+    );
+    assert_eq!(weights(&d), listing, "the first daemon lists what it had");
+
+    // The same socket, other pins: refused as well, before any pin is made.
+    let pins = Path::new("/sys/fs/bpf").join(unique("two"));
+    let same_socket = d
+        .config_text(&reals, 9)
+        .replace(&d.pins.0.display().to_string(), &pins.display().to_string());
+    let out = failed_start(&d.lab, &d.dir, "third", &same_socket);
+    assert!(out.contains("another daemon is listening"), "{out}");
+    assert!(
+        !pins.exists(),
+        "{} was made by a start that failed",
+        pins.display()
+    );
+    assert_eq!(d.where_do_they_go(&flows, "third"), placed);
+}
+
+#[test]
+fn a_failed_start_leaves_the_kernel_as_it_found_it() {
+    let mut d = DaemonLab::new("fst", 2, 2);
+    let flows = d.flows(16);
+    let placed = d.where_do_they_go(&flows, "before");
+    // A director that forwards without a daemon: the one that ran is gone (SIGKILL).
+    d.kill();
+    let before = snapshot(&d.pins.0);
+    let prog = xdp_prog(&d.lab).expect("lvs_director attached");
+    let good = std::fs::read_to_string(&d.config).expect("config");
+    let long_socket = format!("/run/{}/lvs.sock", "s".repeat(190));
+    for (name, config, says) in [
+        (
+            "no-such-interface",
+            good.replace(
+                &format!("interfaces: [{}]", d.lab.director_iface),
+                "interfaces: [nosuch0]",
+            ),
+            "nosuch0",
+        ),
+        (
+            "long-socket",
+            good.replace(&d.socket.display().to_string(), &long_socket),
+            "at most 107",
+        ),
+    ] {
+        let out = failed_start(&d.lab, &d.dir, name, &config);
+        assert!(out.contains(says), "{name}: says why ({says}): {out}");
+        assert_eq!(snapshot(&d.pins.0), before, "{name}: maps identical");
+        assert_eq!(
+            xdp_prog(&d.lab).as_deref(),
+            Some(prog.as_str()),
+            "{name}: the same program attached"
+        );
+        assert_eq!(
+            d.where_do_they_go(&flows, name),
+            placed,
+            "{name}: flows stay"
+        );
+    }
+    assert!(
+        !Path::new(&long_socket).exists(),
+        "no socket left by a failed start"
+    );
+
+    // On a machine without a director: a failed start leaves no pins and attaches nothing.
+    d.ok(&["--pin-dir", &d.pins.0.display().to_string(), "unload"]);
+    assert_eq!(xdp_prog(&d.lab), None);
+    let out = failed_start(
+        &d.lab,
+        &d.dir,
+        "fresh",
+        &good.replace(
+            &format!("interfaces: [{}]", d.lab.director_iface),
+            &format!("interfaces: [{}, nosuch0]", d.lab.director_iface),
+        ),
+    );
+    assert!(out.contains("nosuch0"), "{out}");
+    assert!(
+        !d.pins.0.exists(),
+        "a failed first start made {}",
+        d.pins.0.display()
+    );
+    assert_eq!(xdp_prog(&d.lab), None, "nothing attached");
+}
+
+#[test]
+fn unload_refuses_under_a_running_daemon_and_a_forced_one_is_repaired() {
+    let d = DaemonLab::new("unl", 2, 2);
+    let pins = d.pins.0.display().to_string();
+    let flows = d.flows(16);
+    let placed = d.where_do_they_go(&flows, "before");
+
+    let out = d.ctl(&["--pin-dir", &pins, "unload"]);
+    assert!(!out.status.success(), "unload refused");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("held by a running lvs-ctl daemon") && err.contains("--force"),
+        "{err}"
+    );
+    assert!(d.pins.0.exists());
+    assert_eq!(
+        d.where_do_they_go(&flows, "refused"),
+        placed,
+        "still forwarding"
+    );
+
+    // Forced: the daemon finds its program detached and its pins gone, says so, puts back.
+    d.ok(&["--pin-dir", &pins, "unload", "--force"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let listing = loop {
+        let out = d.ctl(&["list", "-o", "json"]);
+        let l: lvs_ctl::api::Listing = serde_json::from_slice(&out.stdout).expect("listing");
+        if !l.repairs.is_empty() && xdp_prog(&d.lab).is_some() {
+            break l;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no repair within 20 s\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        listing
+            .repairs
+            .iter()
+            .any(|r| r.what.contains("detached") || r.what.contains("gone")),
+        "{:?}",
+        listing.repairs
+    );
+    assert!(d.ok(&["list"]).contains("repaired"), "list says it");
+    assert!(d.log().contains("WARN"), "logged at WARN:\n{}", d.log());
+    // The same maps again: flows on the reals they had.
+    assert_eq!(d.where_do_they_go(&flows, "repaired"), placed);
+    assert!(d.pins.0.join(lvs_common::MAP_CONNS).exists(), "pins back");
+}
+
+#[test]
+fn a_reload_keeps_a_drain() {
+    let d = DaemonLab::new("rdr", 2, 2);
+    let r2 = d.lab.reals[1].addr4.to_string();
+    d.ok(&["real", "drain", SERVICE, &r2]);
+    d.ok(&["reload"]);
+    let out = d.ctl(&["list", "-o", "json"]);
+    let l: lvs_ctl::api::Listing = serde_json::from_slice(&out.stdout).expect("listing");
+    let real = l.services[0]
+        .reals
+        .iter()
+        .find(|r| r.address.to_string() == r2)
+        .expect("the drained real");
+    assert!(real.drained && real.weight == 0, "still drained: {real:?}");
+    let new = d.flows(32);
+    assert!(
+        !d.where_do_they_go(&new, "after-reload").contains(&1),
+        "no new flow on the drained real"
+    );
+}
