@@ -512,13 +512,13 @@ impl Drop for StartGuard {
         if let Some(socket) = &self.socket {
             let _ = std::fs::remove_file(socket);
         }
-        if self.made_pins {
-            if let Err(e) = dataplane::unpin_all(&self.pin_dir) {
-                log::error!(
-                    "start failed; removing {} again: {e}",
-                    self.pin_dir.display()
-                );
-            }
+        if self.made_pins
+            && let Err(e) = dataplane::unpin_all(&self.pin_dir)
+        {
+            log::error!(
+                "start failed; removing {} again: {e}",
+                self.pin_dir.display()
+            );
         }
     }
 }
