@@ -209,22 +209,39 @@ lvs-ctl decap load --iface eth0 --address 198.18.20.2 --gue-port 6080 --gue-port
 
 #[derive(Subcommand, Debug)]
 pub enum Import {
-    /// Convert an ldirectord.cf into lvs YAML; what does not carry over is reported on stderr
-    /// with its line number.
-    #[command(
-        after_help = "Example:\n  lvs-ctl import ldirectord /etc/ha.d/ldirectord.cf -o /etc/lvs/lvs.yaml"
-    )]
+    /// Convert an ldirectord.cf into lvs YAML; whatever is changed, defaulted or skipped is
+    /// reported on stderr with its line number.
+    ///
+    /// ldirectord's defaults apply where the file sets nothing (man ldirectord: quiescent yes,
+    /// scheduler wrr, ...). A stderr summary says how many services and reals were converted and
+    /// what was skipped. The exit status is 1, and no YAML is written, when anything was
+    /// skipped (a virtual= or real= with a host name or an invalid address, a real of the other
+    /// family, a fallback lvs cannot forward to, a real's connection thresholds `l:N`/`u:N`,
+    /// a fwmark service) or a service is left with no real, unless --allow-partial. What
+    /// ldirectord or ipvs would refuse (an unknown scheduler, a real= without gate/masq/ipip)
+    /// is an error.
+    #[command(after_help = "\
+Examples:
+  lvs-ctl import ldirectord /etc/ha.d/ldirectord.cf -o /etc/lvs/lvs.yaml
+  lvs-ctl import ldirectord ldirectord.cf --allow-partial > lvs.yaml
+
+Exit status: 0 when everything was converted (changes and defaults are only reported);
+1 when something was skipped or a service has no real (0 with --allow-partial), or on error.")]
     Ldirectord {
         /// The ldirectord configuration.
         file: PathBuf,
         /// Write the YAML here instead of stdout.
         #[arg(short = 'o', long)]
         output: Option<PathBuf>,
-        /// Outer IPv4 source of tunnelled packets (ldirectord's `ipip` reals need one; the
-        /// kernel's IPVS used the director's address, lvs asks).
+        /// Write the YAML (and exit 0) even when something was skipped or a service has no real.
+        #[arg(long)]
+        allow_partial: bool,
+        /// Outer IPv4 source of the packets tunnelled to `ipip` reals. Default: as IPVS, the
+        /// address of the interface the route to the first ipip real leaves by (this machine's
+        /// routes: run the import on the director, or give this).
         #[arg(long)]
         tunnel_source_v4: Option<std::net::Ipv4Addr>,
-        /// Outer IPv6 source of tunnelled packets.
+        /// Outer IPv6 source of the packets tunnelled to `ipip` reals; defaults as the IPv4 one.
         #[arg(long)]
         tunnel_source_v6: Option<std::net::Ipv6Addr>,
     },
@@ -430,6 +447,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Import(Import::Ldirectord {
             file,
             output,
+            allow_partial,
             tunnel_source_v4,
             tunnel_source_v6,
         }) => {
@@ -445,12 +463,20 @@ pub fn run(cli: Cli) -> Result<()> {
                     ttl: lvs_common::DEFAULT_TUNNEL_TTL,
                 },
             );
-            let import = config::import_ldirectord_with(&text, tunnel)
+            let import = config::Import::ldirectord(&text, tunnel, &config::Import::route_source)
                 .with_context(|| format!("importing {}", file.display()))?;
             for w in &import.warnings {
                 eprintln!("{}: {w}", file.display());
             }
-            let yaml = import.config.to_yaml();
+            eprintln!("{}: {}", file.display(), import.summary());
+            if import.is_partial() && !allow_partial {
+                bail!(
+                    "{}: not everything was carried over (see above); nothing written \
+                     (--allow-partial writes it anyway)",
+                    file.display()
+                );
+            }
+            let yaml = import.to_yaml();
             match output {
                 Some(out) => std::fs::write(out, yaml)
                     .with_context(|| format!("writing {}", out.display()))?,

@@ -57,7 +57,22 @@ fn import_ldirectord_writes_yaml_and_warns_with_line_numbers() {
     let out_file = std::env::temp_dir().join(format!("lvs-import-{}.yaml", std::process::id()));
     let out_path = out_file.to_str().expect("utf-8 path");
     let src = format!("{TESTDATA}/ldirectord/mixed.cf");
+    // mixed.cf has a fwmark service, which is skipped: that fails unless --allow-partial.
     let (ok, _, err) = run(&["import", "ldirectord", &src, "-o", out_path]);
+    assert!(!ok, "a skip is an error: {err}");
+    assert!(
+        !out_file.exists(),
+        "nothing written when something is skipped"
+    );
+    assert!(err.contains("--allow-partial"), "{err}");
+    let (ok, _, err) = run(&[
+        "import",
+        "ldirectord",
+        &src,
+        "-o",
+        out_path,
+        "--allow-partial",
+    ]);
     assert!(ok, "{err}");
     let yaml = std::fs::read_to_string(&out_file).expect("output written");
     let _ = std::fs::remove_file(&out_file);

@@ -2,19 +2,28 @@
 //!
 //! The importer follows ldirectord's own reading of the file (ldirectord 4.x, `read_config`):
 //! global `key = value` lines; `virtual=` / `virtual6=` lines opening a block whose indented
-//! lines belong to it; `#` comments; ldirectord's defaults (checktype `negotiate`, the service
-//! guessed from the port, udp for port 53, `failurecount` 1, quiescent `no`, timeouts 5s for
-//! checks and 30s for negotiate checks, a 10s interval).
+//! lines belong to it; `#` comments; the defaults of `man ldirectord` (checktype `negotiate`,
+//! the service guessed from the port, udp for port 53, scheduler `wrr`, `failurecount` 1,
+//! `quiescent` yes, timeouts 5s for checks and 30s for negotiate checks, a 10s interval).
 //!
 //! Whatever has no equivalent in lvs is reported as a [`Warning`] naming the line, never dropped
-//! silently: masq becomes dr, schedulers become maglev, fwmark services are skipped, e-mail
-//! alerts are ignored. The result is validated; if it still breaks a rule (an `ipip` real
-//! needs `global.tunnel.source_v4`, which ldirectord never had), the import fails with faults
-//! that name the ldirectord line.
+//! silently: masq becomes dr, the ipvs schedulers become (weighted) maglev, e-mail alerts are
+//! ignored. A warning that something was not carried over at all (a service, a real, a
+//! fallback, a connection threshold; a service left without real) says so in
+//! [`Warning::lost`]: [`Import::is_partial`] is then true and `lvs-ctl import` fails unless told
+//! `--allow-partial`. What ldirectord (or ipvs) itself refuses (a `real=` without forwarding
+//! method, a checkinterval that is not a number, an unknown scheduler) is an error naming the
+//! line. The result is validated; if it still breaks a rule, the import fails with faults that
+//! name the ldirectord line.
+//!
+//! `ipip` reals need an outer source address, which ldirectord never had: IPVS takes the
+//! address the route to the real leaves by. [`Import::ldirectord`] does the same through the
+//! resolver it is given ([`Import::route_source`] asks the kernel's routing table) unless the
+//! caller sets the source.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -26,8 +35,12 @@ use super::{ConfigError, Fault};
 pub struct Import {
     /// The configuration (it passes [`Config::validate`]).
     pub config: Config,
-    /// What was changed, guessed or left out, in line order.
+    /// What was changed, guessed, defaulted or left out, in line order.
     pub warnings: Vec<Warning>,
+    /// `autoreload = yes`: lvs is to re-read the file when it changes (`global.watch_config`).
+    // TODO(watch_config): once `Global::watch_config` is in model.rs, set it in `build` and
+    // drop this field and the splice in `Import::to_yaml`.
+    pub watch_config: bool,
 }
 
 /// Something of the ldirectord file that lvs does not do the same way.
@@ -37,6 +50,39 @@ pub struct Warning {
     pub line: usize,
     /// What happened to it.
     pub message: String,
+    /// What of the file is not in the result at all; `None` for a change, a default or a
+    /// directive lvs has no use for.
+    pub lost: Option<Lost>,
+}
+
+/// What a [`Warning`] says was not carried over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Lost {
+    /// A `virtual=` block: the service and its reals.
+    Service,
+    /// A `real=` line (a range counts once).
+    Real,
+    /// A `fallback=` server.
+    Fallback,
+    /// A real's lower or upper connection threshold (`l:N`, `u:N`).
+    Threshold,
+    /// Not something left out, but a service that ends with no real.
+    NoReal,
+}
+
+impl Lost {
+    fn name(self, n: usize) -> &'static str {
+        match (self, n) {
+            (Lost::Service | Lost::NoReal, 1) => "service",
+            (Lost::Service | Lost::NoReal, _) => "services",
+            (Lost::Real, 1) => "real",
+            (Lost::Real, _) => "reals",
+            (Lost::Fallback, 1) => "fallback",
+            (Lost::Fallback, _) => "fallbacks",
+            (Lost::Threshold, 1) => "connection threshold",
+            (Lost::Threshold, _) => "connection thresholds",
+        }
+    }
 }
 
 impl fmt::Display for Warning {
@@ -49,12 +95,15 @@ impl fmt::Display for Warning {
     }
 }
 
+/// Finds the outer source address for tunnelled packets to a real: `None` when there is none.
+pub type RouteSource<'a> = &'a dyn Fn(IpAddr) -> Option<IpAddr>;
+
 /// Converts the text of an ldirectord.cf into a validated [`Config`] and warnings.
 ///
 /// A line that ldirectord itself would refuse (a `real=` without forwarding method, a
 /// checkinterval that is not a number) is a [`ConfigError::Syntax`] naming it; a result that
 /// cannot be made valid is [`ConfigError::Invalid`], each fault's path starting with the line
-/// it comes from.
+/// it comes from. Without tunnel settings and a route resolver, an `ipip` real is a fault.
 pub fn import_ldirectord(text: &str) -> Result<Import, ConfigError> {
     import_ldirectord_with(text, None)
 }
@@ -70,11 +119,108 @@ pub fn import_ldirectord_with(text: &str, tunnel: Option<Tunnel>) -> Result<Impo
     parser.build()
 }
 
+impl Import {
+    /// As [`import_ldirectord_with`], and the tunnel source of each family that `tunnel` does
+    /// not set is found as IPVS finds it: `route_source` of an `ipip` real of that family (the
+    /// address the route to it leaves by; [`Import::route_source`] asks this machine's kernel).
+    pub fn ldirectord(
+        text: &str,
+        tunnel: Option<Tunnel>,
+        route_source: RouteSource<'_>,
+    ) -> Result<Import, ConfigError> {
+        let mut parser = Parser {
+            tunnel,
+            route_source: Some(route_source),
+            ..Parser::default()
+        };
+        parser.read(text)?;
+        parser.build()
+    }
+
+    /// The source address this machine's kernel would give a packet to `real`: that of the
+    /// interface the route to it leaves by (or the route's `src`). It `connect`s a UDP socket,
+    /// which looks the route up and sends nothing; no privileges are needed.
+    pub fn route_source(real: IpAddr) -> Option<IpAddr> {
+        let any: SocketAddr = match real {
+            IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+            IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+        };
+        let socket = UdpSocket::bind(any).ok()?;
+        socket.connect((real, 9)).ok()?;
+        let source = socket.local_addr().ok()?.ip();
+        (!source.is_unspecified()).then_some(source)
+    }
+
+    /// Whether something of the file is not in the configuration, or a service has no real.
+    pub fn is_partial(&self) -> bool {
+        self.warnings.iter().any(|w| w.lost.is_some())
+    }
+
+    /// One line for the operator: what was converted, and what was not, with its lines.
+    pub fn summary(&self) -> String {
+        let services = self.config.services.len();
+        let reals: usize = self.config.services.iter().map(|s| s.reals.len()).sum();
+        let mut text = format!(
+            "converted {services} {} with {reals} {}",
+            Lost::Service.name(services),
+            Lost::Real.name(reals)
+        );
+        let mut lost: BTreeMap<Lost, Vec<usize>> = BTreeMap::new();
+        for w in &self.warnings {
+            if let Some(what) = w.lost {
+                lost.entry(what).or_default().push(w.line);
+            }
+        }
+        let part = |what: Lost, lines: &[usize]| {
+            let mut unique = lines.to_vec();
+            unique.dedup();
+            let shown: Vec<String> = unique.iter().map(ToString::to_string).collect();
+            format!(
+                "{} {} ({} {})",
+                lines.len(),
+                what.name(lines.len()),
+                if unique.len() == 1 { "line" } else { "lines" },
+                shown.join(", ")
+            )
+        };
+        let skipped: Vec<String> = lost
+            .iter()
+            .filter(|(what, _)| **what != Lost::NoReal)
+            .map(|(what, lines)| part(*what, lines))
+            .collect();
+        if skipped.is_empty() {
+            text.push_str("; nothing skipped");
+        } else {
+            text.push_str("; skipped ");
+            text.push_str(&skipped.join(", "));
+        }
+        if let Some(lines) = lost.get(&Lost::NoReal) {
+            text.push_str("; without real: ");
+            text.push_str(&part(Lost::NoReal, lines));
+        }
+        text
+    }
+
+    /// The configuration as YAML, with `global.watch_config: true` for `autoreload = yes`.
+    pub fn to_yaml(&self) -> String {
+        let yaml = self.config.to_yaml();
+        if !self.watch_config {
+            return yaml;
+        }
+        // TODO(watch_config): the model gets `global.watch_config` in another branch; until
+        // it is there, the key is written into the text (so this YAML does not parse yet).
+        match yaml.split_once("global:\n") {
+            Some((head, rest)) => format!("{head}global:\n  watch_config: true\n{rest}"),
+            None => yaml,
+        }
+    }
+}
+
 /// A value and the line that set it.
 type Setting<T> = Option<(T, usize)>;
 
 #[derive(Default)]
-struct Parser {
+struct Parser<'a> {
     warnings: Vec<Warning>,
     globals: Settings,
     fork: bool,
@@ -85,6 +231,21 @@ struct Parser {
     virtuals: Vec<Virtual>,
     /// Given by the caller (ldirectord has no such setting).
     tunnel: Option<Tunnel>,
+    /// How to find the tunnel source of a family `tunnel` does not set.
+    route_source: Option<RouteSource<'a>>,
+    /// `autoreload = yes`.
+    autoreload: bool,
+    /// Blocks that take ldirectord's defaults, reported once for the file.
+    defaulted: Defaulted,
+}
+
+/// The `virtual=` lines of the blocks that set neither globally nor themselves...
+#[derive(Default)]
+struct Defaulted {
+    /// ... quiescent,
+    quiescent: Vec<usize>,
+    /// ... or scheduler.
+    scheduler: Vec<usize>,
 }
 
 /// Settings that ldirectord reads both globally and per virtual service.
@@ -157,10 +318,6 @@ fn syntax(line: usize, message: impl Into<String>) -> ConfigError {
 
 /// Global directives lvs has no use for, with what to do instead.
 const IGNORED_GLOBAL: &[(&str, &str)] = &[
-    (
-        "autoreload",
-        "lvs does not watch its configuration file; reload it after a change",
-    ),
     ("callback", "lvs has no configuration-change callback"),
     ("logfile", "lvs logs to stderr"),
     (
@@ -192,6 +349,83 @@ const IGNORED_GLOBAL: &[(&str, &str)] = &[
         "deprecated in ldirectord in favour of checktimeout and negotiatetimeout",
     ),
 ];
+
+/// The ipvs schedulers (`ipvsadm -s`), with how each picks a real where Maglev differs; `None`
+/// for those Maglev stands for (mh; sh, a hash of the client address: persistent).
+const SCHEDULERS: &[(&str, Option<&str>)] = &[
+    (
+        "rr",
+        Some("gives new connections to the reals in turn, whatever their weights"),
+    ),
+    (
+        "wrr",
+        Some("gives new connections to the reals in turn, as often as their weights say"),
+    ),
+    (
+        "lc",
+        Some("sends a new connection to the real with the fewest active connections"),
+    ),
+    (
+        "wlc",
+        Some(
+            "sends a new connection to the real with the fewest active connections per unit of \
+             weight",
+        ),
+    ),
+    (
+        "lblc",
+        Some("keeps each destination address on one real while it is not overloaded"),
+    ),
+    (
+        "lblcr",
+        Some("keeps each destination address on a set of reals"),
+    ),
+    (
+        "dh",
+        Some("chooses the real by a hash of the destination address"),
+    ),
+    ("sh", None),
+    (
+        "sed",
+        Some(
+            "sends a new connection to the real of shortest expected delay ((active \
+             connections + 1) / weight)",
+        ),
+    ),
+    (
+        "nq",
+        Some("sends a new connection to an idle real if there is one, else as sed"),
+    ),
+    (
+        "fo",
+        Some("sends every new connection to the available real of highest weight"),
+    ),
+    (
+        "ovf",
+        Some(
+            "sends new connections to the real of highest weight until its active connections \
+             exceed its weight",
+        ),
+    ),
+    ("mh", None),
+    (
+        "twos",
+        Some("sends a new connection to the less loaded of two reals picked at random"),
+    ),
+];
+
+/// What weighted Maglev does instead of the scheduler `name`, which picks reals as `how`.
+fn as_maglev(name: &str, how: &str) -> String {
+    let hint = if name == "rr" {
+        " (give the reals equal weights for rr's even spread)"
+    } else {
+        ""
+    };
+    format!(
+        "{name} {how}; maglev spreads connections by a hash of the flow, in proportion to the \
+         weights{hint}"
+    )
+}
 
 /// Directives of a virtual block lvs has no use for.
 const IGNORED_VIRTUAL: &[(&str, &str)] = &[
@@ -225,15 +459,27 @@ const IGNORED_VIRTUAL: &[(&str, &str)] = &[
     ),
 ];
 
-impl Parser {
+impl Parser<'_> {
     fn warn(&mut self, line: usize, message: impl Into<String>) {
-        let message = message.into();
+        self.push(line, None, message.into());
+    }
+
+    /// A warning that something is not carried over.
+    fn lose(&mut self, line: usize, what: Lost, message: impl Into<String>) {
+        self.push(line, Some(what), message.into());
+    }
+
+    fn push(&mut self, line: usize, lost: Option<Lost>, message: String) {
         if !self
             .warnings
             .iter()
             .any(|w| w.line == line && w.message == message)
         {
-            self.warnings.push(Warning { line, message });
+            self.warnings.push(Warning {
+                line,
+                message,
+                lost,
+            });
         }
     }
 
@@ -292,6 +538,7 @@ impl Parser {
             "failurecount" => self.globals.failurecount = Some((count(line, key, value)?, line)),
             "quiescent" => self.globals.quiescent = Some((yes_no(line, key, value)?, line)),
             "fork" => self.fork = yes_no(line, key, value)?,
+            "autoreload" => self.autoreload = yes_no(line, key, value)?,
             "maintenancedir" => self.maintenancedir = Some((unquote(value).to_owned(), line)),
             "fallback" => self.fallback = Some((value.to_owned(), line)),
             "fallback6" => self.fallback6 = Some((value.to_owned(), line)),
@@ -310,8 +557,9 @@ impl Parser {
     fn virtual_endpoint(&mut self, line: usize, key: &str, value: &str) -> Option<(IpAddr, u16)> {
         let value = value.trim();
         if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-            self.warn(
+            self.lose(
                 line,
+                Lost::Service,
                 format!(
                     "firewall-mark service {value} is not supported (lvs balances addresses and \
                      ports); the block is skipped"
@@ -324,8 +572,9 @@ impl Parser {
             Some((addr, port?))
         });
         let Some((addr, port)) = parsed else {
-            self.warn(
+            self.lose(
                 line,
+                Lost::Service,
                 format!(
                     "{key} {value:?} is not an address and port (host names are not resolved); \
                      the block is skipped"
@@ -334,8 +583,9 @@ impl Parser {
             return None;
         };
         let Some(port) = port_number(port) else {
-            self.warn(
+            self.lose(
                 line,
+                Lost::Service,
                 format!("{key}: unknown port {port:?}; the block is skipped"),
             );
             return None;
@@ -372,7 +622,17 @@ impl Parser {
             "virtualhost" => v.virtualhost = set(value),
             "checkcommand" => v.checkcommand = set(value),
             "servicename" => v.servicename = set(value),
-            "scheduler" => v.scheduler = set(value),
+            "scheduler" => {
+                let name = unquote(value);
+                if !SCHEDULERS.iter().any(|(n, _)| *n == name) {
+                    let known: Vec<&str> = SCHEDULERS.iter().map(|(n, _)| *n).collect();
+                    return Err(syntax(
+                        line,
+                        format!("unknown scheduler {name:?} (ipvs has {})", known.join(", ")),
+                    ));
+                }
+                v.scheduler = set(value);
+            }
             "schedflags" => v.schedflags = set(value),
             "checkport" => {
                 let port = value
@@ -401,8 +661,9 @@ impl Parser {
                 "udp" => v.protocol = Some((Protocol::Udp, line)),
                 "fwm" => {
                     if v.endpoint.take().is_some() {
-                        self.warn(
+                        self.lose(
                             line,
+                            Lost::Service,
                             "protocol fwm (firewall marks) is not supported; the block is skipped",
                         );
                     }
@@ -489,8 +750,9 @@ impl Parser {
             };
             let key = (service.vip, service.port, service.protocol);
             if let Some(first) = endpoints.get(&key) {
-                self.warn(
+                self.lose(
                     v.line,
+                    Lost::Service,
                     format!(
                         "{} is already defined on line {first}; this block is skipped",
                         service.endpoint()
@@ -510,22 +772,211 @@ impl Parser {
                 service.name = None;
             }
             let real_lines = self.reals(v, &mut service);
+            if service.reals.is_empty() {
+                let why = if v.reals.is_empty() {
+                    "the block has no real= line"
+                } else {
+                    "none of its reals is carried over"
+                };
+                self.lose(
+                    v.line,
+                    Lost::NoReal,
+                    format!("service {} has no real: {why}", service.endpoint()),
+                );
+            }
             origins.push((v.line, real_lines));
             services.push(service);
         }
+        self.report_defaults();
 
-        let config = Config { global, services };
+        let mut config = Config { global, services };
+        let mut faults = self.tunnel_sources(&mut config, &origins);
         self.warnings.sort_by_key(|w| w.line);
         match config.validate() {
-            Ok(()) => Ok(Import {
+            Ok(()) => {}
+            Err(ConfigError::Invalid(found)) => {
+                // An ipip real without source is already a fault that names the flag.
+                let named: Vec<String> = faults.iter().map(|(path, _)| path.clone()).collect();
+                faults.extend(
+                    found
+                        .into_iter()
+                        .filter(|f| !named.contains(&f.path))
+                        .map(|f| (f.path.clone(), f)),
+                );
+            }
+            Err(other) => return Err(other),
+        }
+        if faults.is_empty() {
+            Ok(Import {
                 config,
                 warnings: self.warnings,
-            }),
-            Err(ConfigError::Invalid(faults)) => Err(ConfigError::Invalid(
-                faults.into_iter().map(|f| locate(f, &origins)).collect(),
-            )),
-            Err(other) => Err(other),
+                watch_config: self.autoreload,
+            })
+        } else {
+            Err(ConfigError::Invalid(
+                faults
+                    .into_iter()
+                    .map(|(_, f)| locate(f, &origins))
+                    .collect(),
+            ))
         }
+    }
+
+    /// One warning for the file per default of ldirectord's that blocks take.
+    fn report_defaults(&mut self) {
+        let lines = |lines: &[usize]| {
+            let shown: Vec<String> = lines.iter().map(ToString::to_string).collect();
+            let s = if lines.len() == 1 { "" } else { "s" };
+            format!("the service{s} of line{s} {}", shown.join(", "))
+        };
+        let quiescent = std::mem::take(&mut self.defaulted.quiescent);
+        if !quiescent.is_empty() {
+            self.warn(
+                0,
+                format!(
+                    "quiescent is not set for {}: imported as ldirectord's documented default, \
+                     yes (a failed real gets weight 0 and keeps its connections; the ldirectord \
+                     4.x program itself removes it: write quiescent=no for that)",
+                    lines(&quiescent)
+                ),
+            );
+        }
+        let scheduler = std::mem::take(&mut self.defaulted.scheduler);
+        if !scheduler.is_empty() {
+            let how = SCHEDULERS
+                .iter()
+                .find(|(n, _)| *n == "wrr")
+                .and_then(|(_, how)| *how)
+                .expect("wrr is known");
+            self.warn(
+                0,
+                format!(
+                    "scheduler is not set for {}: ldirectord's default, wrr, is imported as \
+                     weighted maglev: {}",
+                    lines(&scheduler),
+                    as_maglev("wrr", how)
+                ),
+            );
+        }
+    }
+
+    /// Sets the tunnel source of each family that has `ipip` reals and that the caller did not
+    /// set, as IPVS does: the address the route to the real leaves by. Returns a fault for each
+    /// real left without source (`real 198.18.1.2 (line 12) is ipip: no route to it ...; give
+    /// --tunnel-source-v4`), keyed by the validator's path for the same problem
+    /// (`services[i].reals[j].method`), which it replaces.
+    fn tunnel_sources(
+        &mut self,
+        config: &mut Config,
+        origins: &[(usize, Vec<usize>)],
+    ) -> Vec<(String, Fault)> {
+        let mut faults = Vec::new();
+        for v4 in [true, false] {
+            let given = config.global.tunnel.as_ref().and_then(|t| {
+                if v4 {
+                    t.source_v4.map(IpAddr::V4)
+                } else {
+                    t.source_v6.map(IpAddr::V6)
+                }
+            });
+            let flag = if v4 {
+                "--tunnel-source-v4"
+            } else {
+                "--tunnel-source-v6"
+            };
+            let ipip: Vec<(IpAddr, usize, String)> = config
+                .services
+                .iter()
+                .enumerate()
+                .flat_map(|(i, s)| {
+                    s.reals
+                        .iter()
+                        .enumerate()
+                        .filter(move |(_, r)| r.method == Method::Ipip && r.address.is_ipv4() == v4)
+                        .map(move |(j, r)| (r.address, i, j))
+                })
+                .map(|(address, i, j)| {
+                    let line = origins[i].1[j];
+                    (address, line, format!("services[{i}].reals[{j}].method"))
+                })
+                .collect();
+            if given.is_some() || ipip.is_empty() {
+                continue;
+            }
+            let Some(resolve) = self.route_source else {
+                for (address, line, path) in ipip {
+                    faults.push((
+                        path,
+                        Fault::new(
+                            format!("real {address} (line {line}) is ipip"),
+                            format!("no tunnel source is given; give {flag}"),
+                        ),
+                    ));
+                }
+                continue;
+            };
+            let mut chosen: Option<(IpAddr, IpAddr)> = None;
+            let mut unrouted = Vec::new();
+            for (address, line, path) in ipip {
+                let source = resolve(address).filter(|s| s.is_ipv4() == v4 && !s.is_unspecified());
+                match (source, chosen) {
+                    (None, _) => unrouted.push((address, line, path)),
+                    (Some(source), None) => {
+                        chosen = Some((source, address));
+                        self.warn(
+                            line,
+                            format!(
+                                "real {address} is ipip: tunnel source {source} taken from the \
+                                 route to it on this machine, as IPVS takes the director's (run \
+                                 the import on the director, or give {flag})"
+                            ),
+                        );
+                    }
+                    (Some(source), Some((first, by))) if source != first => self.warn(
+                        line,
+                        format!(
+                            "real {address} is ipip: the route to it leaves by {source}, but lvs \
+                             has one tunnel source per family: {first} (the route to {by}) is \
+                             used; give {flag} to choose"
+                        ),
+                    ),
+                    (Some(_), Some(_)) => {}
+                }
+            }
+            for (address, line, path) in unrouted {
+                match chosen {
+                    Some((first, _)) => self.warn(
+                        line,
+                        format!(
+                            "real {address} is ipip and this machine has no route to it: it \
+                             gets the tunnel source {first} of the other ipip reals"
+                        ),
+                    ),
+                    None => faults.push((
+                        path,
+                        Fault::new(
+                            format!("real {address} (line {line}) is ipip"),
+                            format!("no route to it to take a tunnel source from; give {flag}"),
+                        ),
+                    )),
+                }
+            }
+            if let Some((source, _)) = chosen {
+                let tunnel = config.global.tunnel.get_or_insert(Tunnel {
+                    source_v4: None,
+                    source_v6: None,
+                    gue_port: DEFAULT_GUE_PORT,
+                    vary_bits_v4: 0,
+                    vary_bits_v6: 0,
+                    ttl: lvs_common::DEFAULT_TUNNEL_TTL,
+                });
+                match source {
+                    IpAddr::V4(a) => tunnel.source_v4 = Some(a),
+                    IpAddr::V6(a) => tunnel.source_v6 = Some(a),
+                }
+            }
+        }
+        faults
     }
 
     /// ldirectord lets a check run longer than the interval; lvs does not: the timeout is cut to
@@ -565,11 +1016,14 @@ impl Parser {
             None => Protocol::Tcp,
         };
         s.name = v.servicename.as_ref().map(|(n, _)| n.trim().to_owned());
-        s.quiescent = v
-            .settings
-            .quiescent
-            .or(self.globals.quiescent)
-            .is_some_and(|(q, _)| q);
+        // ldirectord's default (man ldirectord: "Default: yes").
+        s.quiescent = match v.settings.quiescent.or(self.globals.quiescent) {
+            Some((q, _)) => q,
+            None => {
+                self.defaulted.quiescent.push(v.line);
+                true
+            }
+        };
 
         // Scheduling: ipvs' mh and sh hash the client address only unless told to add the port.
         let flags = v.schedflags.as_ref().map_or("", |(f, _)| f.as_str());
@@ -577,11 +1031,21 @@ impl Parser {
             Some((name, _)) if name == "mh" || name == "sh" => {
                 s.persistent = !flags.contains(&format!("{name}-port"));
             }
-            Some((name, line)) => self.warn(
-                *line,
-                format!("scheduler {name} is not supported; imported as maglev (weights are kept)"),
-            ),
-            None => {}
+            Some((name, line)) => {
+                let how = SCHEDULERS
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .and_then(|(_, how)| *how)
+                    .expect("read() lets known schedulers only");
+                self.warn(
+                    *line,
+                    format!(
+                        "scheduler {name} is imported as weighted maglev: {}",
+                        as_maglev(name, how)
+                    ),
+                );
+            }
+            None => self.defaulted.scheduler.push(v.line),
         }
         if let Some((_, line)) = &v.schedflags
             && !matches!(&v.scheduler, Some((n, _)) if n == "mh" || n == "sh")
@@ -617,15 +1081,17 @@ impl Parser {
         let spec = words.next().unwrap_or("");
         let method = words.next().unwrap_or("gate");
         let Some((host, fb_port)) = split_host_port(spec) else {
-            self.warn(
+            self.lose(
                 line,
+                Lost::Fallback,
                 format!("fallback {spec:?} is not an address; ignored"),
             );
             return None;
         };
         let Ok(addr) = host.parse::<IpAddr>() else {
-            self.warn(
+            self.lose(
                 line,
+                Lost::Fallback,
                 format!(
                     "fallback {host:?} is not an address (host names are not resolved); ignored"
                 ),
@@ -633,8 +1099,9 @@ impl Parser {
             return None;
         };
         if addr.is_loopback() {
-            self.warn(
+            self.lose(
                 line,
+                Lost::Fallback,
                 format!(
                     "fallback {spec} is this director itself; lvs forwards the fallback by dr to \
                      another host, so it is not imported for {}",
@@ -644,8 +1111,9 @@ impl Parser {
             return None;
         }
         if addr.is_ipv4() != vip.is_ipv4() {
-            self.warn(
+            self.lose(
                 line,
+                Lost::Fallback,
                 format!(
                     "fallback {spec} is not of the family of {}; ignored",
                     endpoint(vip, port)
@@ -975,7 +1443,8 @@ impl Parser {
     /// Adds the reals of `v` to `service`; returns the line of each real added.
     fn reals(&mut self, v: &Virtual, service: &mut Service) -> Vec<usize> {
         let mut lines = Vec::new();
-        let mut seen: HashMap<IpAddr, usize> = HashMap::new();
+        // The line and the port in ipvs of each address: gate and ipip reals get the service's.
+        let mut seen: HashMap<IpAddr, (usize, u16)> = HashMap::new();
         let kind = service
             .check
             .as_ref()
@@ -992,8 +1461,9 @@ impl Parser {
                     (a, None) => a.to_string(),
                 };
                 if address.is_ipv4() != service.vip.is_ipv4() {
-                    self.warn(
+                    self.lose(
                         line,
+                        Lost::Real,
                         format!(
                             "real {shown} is not of the family of {}; skipped",
                             service.endpoint()
@@ -1001,14 +1471,29 @@ impl Parser {
                     );
                     continue;
                 }
-                if let Some(first) = seen.get(&address) {
-                    self.warn(
-                        line,
-                        format!(
-                            "real {shown} repeats the real of line {first}: lvs balances on \
-                             addresses; skipped"
-                        ),
-                    );
+                let ipvs_port = match (real.method.as_str(), real.port) {
+                    ("masq", Some(p)) if p != 0 => p,
+                    _ => service.port,
+                };
+                if let Some(&(first, port)) = seen.get(&address) {
+                    if port == ipvs_port {
+                        self.warn(
+                            line,
+                            format!(
+                                "real {shown} repeats the real of line {first} (ipvs would hold \
+                                 it once too); skipped"
+                            ),
+                        );
+                    } else {
+                        self.lose(
+                            line,
+                            Lost::Real,
+                            format!(
+                                "real {shown} repeats the address of the real of line {first}: \
+                                 lvs balances on addresses, not ports; skipped"
+                            ),
+                        );
+                    }
                     continue;
                 }
                 let method = match real.method.as_str() {
@@ -1036,7 +1521,7 @@ impl Parser {
                         ),
                     );
                 }
-                seen.insert(address, line);
+                seen.insert(address, (line, ipvs_port));
                 let mut r = Real::new(address);
                 r.method = method;
                 r.weight = real.weight;
@@ -1057,23 +1542,27 @@ impl Parser {
     }
 
     /// One `real=` line: `ip[->ip][:port] gate|masq|ipip [weight] ["request", "receive"]
-    /// [l:N] [u:N]`. `None` (with a warning) if it cannot be imported.
+    /// ["<l:N>"] ["<u:N>"]`. `None` (with a warning) if it cannot be imported. A threshold is
+    /// `l:N` or `u:N`, bare (ldirectord's program reads that) or in `<>` and quotes (its manual
+    /// writes that): never a request or receive string.
     fn parse_real(&mut self, text: &str, line: usize) -> Option<RealLine> {
         let tokens = tokenize(text);
         let Some((spec, _)) = tokens.first() else {
-            self.warn(line, "real without address; skipped");
+            self.lose(line, Lost::Real, "real without address; skipped");
             return None;
         };
         let Some((method, _)) = tokens.get(1) else {
-            self.warn(
+            self.lose(
                 line,
+                Lost::Real,
                 format!("real {spec} has no forwarding method (gate, masq or ipip); skipped"),
             );
             return None;
         };
         if !matches!(method.as_str(), "gate" | "masq" | "ipip") {
-            self.warn(
+            self.lose(
                 line,
+                Lost::Real,
                 format!(
                     "real {spec}: forwarding method {method:?} is not gate, masq or ipip; skipped"
                 ),
@@ -1095,7 +1584,11 @@ impl Parser {
             Some(p) => match port_number(p) {
                 Some(n) => Some(n),
                 None => {
-                    self.warn(line, format!("real {spec}: unknown port {p:?}; skipped"));
+                    self.lose(
+                        line,
+                        Lost::Real,
+                        format!("real {spec}: unknown port {p:?}; skipped"),
+                    );
                     return None;
                 }
             },
@@ -1106,8 +1599,9 @@ impl Parser {
             None => match strip_brackets(&range).parse::<IpAddr>() {
                 Ok(a) => vec![a],
                 Err(_) => {
-                    self.warn(
+                    self.lose(
                         line,
+                        Lost::Real,
                         format!(
                             "real {spec} is not an address (host names are not resolved); skipped"
                         ),
@@ -1138,25 +1632,48 @@ impl Parser {
                 );
             }
         }
-        if let Some((_, true)) = rest.peek() {
-            let (request, _) = rest.next().expect("peeked");
-            real.request = Some(request.clone());
-            match rest.next() {
-                Some((receive, true)) => real.receive = Some(receive.clone()),
-                _ => self.warn(
-                    line,
-                    format!("real {spec}: a request without receive string"),
-                ),
-            }
-        }
-        for (token, _) in rest {
-            if token.starts_with("l:") || token.starts_with("u:") {
-                self.warn(
-                    line,
-                    format!(
-                        "real {spec}: connection thresholds ({token}) are not supported; ignored"
+        while let Some((token, quoted)) = rest.next() {
+            if let Some((kind, value)) = threshold(token) {
+                let (what, option) = match kind {
+                    'l' => ("lower", "-y"),
+                    _ => ("upper", "-x"),
+                };
+                match value.parse::<u32>() {
+                    Ok(0) => self.warn(
+                        line,
+                        format!(
+                            "real {spec}: {what} connection threshold 0 ({token}) is ipvs' \
+                             default, none; nothing to carry over"
+                        ),
                     ),
-                );
+                    Ok(n) => self.lose(
+                        line,
+                        Lost::Threshold,
+                        format!(
+                            "real {spec}: {what} connection threshold {n} ({token}, ipvsadm \
+                             {option}) is not carried over: lvs has no connection thresholds"
+                        ),
+                    ),
+                    Err(_) => self.warn(
+                        line,
+                        format!(
+                            "real {spec}: {token:?} is not a connection threshold (l:N or u:N); \
+                             ignored"
+                        ),
+                    ),
+                }
+            } else if *quoted && real.request.is_none() {
+                real.request = Some(token.clone());
+                match rest.peek() {
+                    Some((receive, true)) if threshold(receive).is_none() => {
+                        real.receive = Some(receive.clone());
+                        rest.next();
+                    }
+                    _ => self.warn(
+                        line,
+                        format!("real {spec}: a request without receive string"),
+                    ),
+                }
             } else {
                 self.warn(
                     line,
@@ -1171,8 +1688,9 @@ impl Parser {
     fn range(&mut self, line: usize, spec: &str, first: &str, last: &str) -> Option<Vec<IpAddr>> {
         const MAX_RANGE: u32 = 4096;
         let (Ok(a), Ok(b)) = (first.parse::<Ipv4Addr>(), last.parse::<Ipv4Addr>()) else {
-            self.warn(
+            self.lose(
                 line,
+                Lost::Real,
                 format!(
                     "real {spec}: ranges are only of IPv4 addresses (host names are not \
                      resolved); skipped"
@@ -1182,15 +1700,17 @@ impl Parser {
         };
         let (a, b) = (u32::from(a), u32::from(b));
         if a > b {
-            self.warn(
+            self.lose(
                 line,
+                Lost::Real,
                 format!("real {spec}: the range is backwards; skipped"),
             );
             return None;
         }
         if b - a >= MAX_RANGE {
-            self.warn(
+            self.lose(
                 line,
+                Lost::Real,
                 format!("real {spec}: more than {MAX_RANGE} addresses; skipped"),
             );
             return None;
@@ -1262,6 +1782,19 @@ fn unquote(value: &str) -> &str {
     v.strip_prefix('"')
         .and_then(|v| v.strip_suffix('"'))
         .unwrap_or(v)
+}
+
+/// `('l', "10")` for a connection threshold `l:10`, `<l:10>` (also quoted); likewise `u`.
+fn threshold(token: &str) -> Option<(char, &str)> {
+    let bare = token
+        .strip_prefix('<')
+        .and_then(|t| t.strip_suffix('>'))
+        .unwrap_or(token);
+    match bare.split_once(':')? {
+        ("l", value) => Some(('l', value)),
+        ("u", value) => Some(('u', value)),
+        _ => None,
+    }
 }
 
 /// Whitespace- (and comma-) separated words; double-quoted strings are one word, marked `true`.
@@ -1440,3 +1973,6 @@ fn reverse_name(addr: IpAddr) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
