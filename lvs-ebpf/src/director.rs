@@ -14,8 +14,7 @@ use crate::{
     stats,
 };
 use aya_ebpf::programs::XdpContext;
-use lvs_common::{FlowKey, Reason, Service, ServiceKey, VipKey, iface_slot};
-use network_types::eth::EthHdr;
+use lvs_common::{FlowKey, Reason, Service, ServiceKey, iface_slot};
 
 /// What to do with a packet that is not dropped.
 pub enum Action {
@@ -33,21 +32,13 @@ pub fn run(ctx: &XdpContext) -> Result<Action, Reason> {
         Parsed::Flow(flow) => flow,
         Parsed::Pass(reason) => return Ok(Action::Pass(reason)),
         Parsed::IcmpError(flow) => return icmp_error(ctx, &flow),
-        Parsed::Irregular { dst, reason } => return irregular(ctx, &dst, reason),
+        Parsed::Irregular(reason) => return irregular(ctx, reason),
     };
     if !maybe_vip(&flow) {
         return Ok(Action::Pass(Reason::PassNotService));
     }
     if !addressed_to_us(ctx) {
         return Ok(Action::Pass(Reason::PassNotOurMac));
-    }
-    if let Err(reason) = parse::check(ctx, &flow) {
-        let dst = VipKey {
-            addr: flow.dst,
-            family: flow.family,
-            _pad: [0; 3],
-        };
-        return irregular(ctx, &dst, reason);
     }
     let choice = match select::established(&flow) {
         Known::Hit(choice) => choice,
@@ -97,9 +88,12 @@ fn icmp_error(ctx: &XdpContext, flow: &FlowKey) -> Result<Action, Reason> {
 /// A frame that cannot be forwarded as it is: dropped for `reason` when it is the director's
 /// (to a VIP, at the ingress interface's MAC), passed untouched otherwise.
 #[inline(always)]
-fn irregular(ctx: &XdpContext, dst: &VipKey, reason: Reason) -> Result<Action, Reason> {
+fn irregular(ctx: &XdpContext, reason: Reason) -> Result<Action, Reason> {
+    let Some(dst) = parse::destination(ctx) else {
+        return Err(Reason::DropInternal);
+    };
     // SAFETY: presence test only.
-    if unsafe { VIPS.get(dst) }.is_none() {
+    if unsafe { VIPS.get(&dst) }.is_none() {
         Ok(Action::Pass(Reason::PassNotService))
     } else if !addressed_to_us(ctx) {
         Ok(Action::Pass(Reason::PassNotOurMac))
@@ -118,21 +112,22 @@ fn addressed_to_us(ctx: &XdpContext) -> bool {
     let Some(iface) = IFACES.get(iface_slot(ifindex)) else {
         return false;
     };
-    // SAFETY: bounds checked by ptr_at; parse() saw the whole Ethernet header.
-    let Ok(eth) = (unsafe { ptr_at::<EthHdr>(ctx, 0) }) else {
+    // SAFETY: bounds checked by ptr_at; parse() saw the whole Ethernet header. The frame
+    // starts 2-byte aligned (an even headroom in every driver), so are its first words.
+    let Ok(dst) = (unsafe { ptr_at::<MacWords>(ctx, 0) }) else {
         return false;
     };
-    // SAFETY: checked above; a byte array.
-    let dst = unsafe { (*eth).dst_addr };
-    let mac = iface.mac;
-    let differ = (dst[0] ^ mac[0])
-        | (dst[1] ^ mac[1])
-        | (dst[2] ^ mac[2])
-        | (dst[3] ^ mac[3])
-        | (dst[4] ^ mac[4])
-        | (dst[5] ^ mac[5]);
+    // SAFETY: checked above.
+    let dst = unsafe { &*dst };
+    // SAFETY: `Iface::mac` sits at offset 4 of a 4-aligned map value: 2-aligned.
+    let mac = unsafe { &*(iface.mac.as_ptr() as *const MacWords) };
+    let differ = (dst.0[0] ^ mac.0[0]) | (dst.0[1] ^ mac.0[1]) | (dst.0[2] ^ mac.0[2]);
     iface.ifindex == ifindex && differ == 0
 }
+
+/// A MAC address as three 16-bit words, compared whole rather than byte by byte.
+#[repr(C, align(2))]
+struct MacWords([u16; 3]);
 
 /// False when no VIP has the flow's destination (exact); true when one may (then the maps
 /// decide).

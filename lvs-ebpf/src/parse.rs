@@ -9,9 +9,10 @@
 //! - fragments, IPv4 options, IPv6 extension headers, a TCP/UDP header cut short: dropped if
 //!   the destination is a VIP (the director cannot forward them correctly, and forwarding
 //!   them damaged is never an option), passed untouched otherwise;
-//! - to a VIP, a length that disagrees with the frame or another length, or a wrong IPv4
-//!   header checksum: dropped (by [`check`], after the VIP filter, so that other traffic pays
-//!   nothing for it);
+//! - to a VIP, a length that disagrees with the frame or another length (IPv4 total length,
+//!   IPv6 payload length, TCP data offset, UDP length), or a wrong IPv4 header checksum:
+//!   dropped. The header is read as 16-bit words once: the flow key, the sum and the lengths
+//!   come from the same loads;
 //! - ICMP errors are the director's only when sent to the VIP that the quoted packet came
 //!   from, with consistent outer lengths, a right IPv4 header checksum and a quoted header of
 //!   the right version (IPv4 without options, not a later fragment; IPv6), quoting TCP or UDP.
@@ -19,7 +20,9 @@
 
 use crate::access::ptr_at;
 use aya_ebpf::programs::XdpContext;
-use lvs_common::{FAMILY_V4, FAMILY_V6, FlowKey, PROTO_TCP, PROTO_UDP, Reason, VipKey, csum};
+use lvs_common::{
+    FAMILY_V4, FAMILY_V6, FlowKey, PROTO_TCP, PROTO_UDP, Reason, VipKey, csum, join16,
+};
 use network_types::{
     eth::EthHdr,
     ip::{Ipv4Hdr, Ipv6Hdr},
@@ -47,11 +50,14 @@ struct Ports {
     dst: [u8; 2],
 }
 
+/// What [`parse`] made of a frame.
 pub enum Parsed {
-    /// A TCP or UDP packet with its whole L4 header present.
+    /// A TCP or UDP packet with its whole L4 header present and every length and the IPv4
+    /// header sum right.
     Flow(FlowKey),
-    /// Cannot be forwarded as is: dropped for `reason` if `dst` is a VIP, passed otherwise.
-    Irregular { dst: VipKey, reason: Reason },
+    /// Cannot be forwarded as is: dropped for the reason if the frame's destination
+    /// ([`destination`]) is a VIP, passed otherwise.
+    Irregular(Reason),
     /// Not the director's business.
     Pass(Reason),
     /// An ICMP fragmentation-needed / packet-too-big quoting a TCP or UDP packet: the flow is
@@ -78,77 +84,172 @@ pub fn parse(ctx: &XdpContext) -> Parsed {
     }
 }
 
+/// IPv4, read as the ten 16-bit words of its header: the flow key, the header sum and the
+/// lengths all come from the same loads.
 #[inline(always)]
 fn parse_v4(ctx: &XdpContext) -> Parsed {
-    // SAFETY: bounds checked by ptr_at; Ipv4Hdr is made of bytes.
-    let Ok(ip) = (unsafe { ptr_at::<Ipv4Hdr>(ctx, ETH_LEN) }) else {
+    // SAFETY: bounds checked by ptr_at; an even offset of a 2-aligned frame (see `Words`).
+    let Ok(h) = (unsafe { ptr_at::<Words<10>>(ctx, ETH_LEN) }) else {
         return Parsed::Pass(Reason::PassBadL3);
     };
     // SAFETY: checked above.
-    let ip = unsafe { &*ip };
-    if ip.vihl >> 4 != 4 || ip.vihl & 0x0f < 5 {
+    let h = unsafe { &*h };
+    let [vihl, _] = h.0[0].to_ne_bytes();
+    if vihl >> 4 != 4 || vihl & 0x0f < 5 {
         return Parsed::Pass(Reason::PassBadL3);
     }
-    let proto = ip.proto;
-    if proto == IPPROTO_ICMP
-        && ip.vihl == 0x45
-        && u16::from_be_bytes(ip.frags) & IPV4_FRAGMENT_MASK == 0
-    {
+    let [_, proto] = h.0[4].to_ne_bytes();
+    let fragment = u16::from_be(h.0[3]) & IPV4_FRAGMENT_MASK != 0;
+    if proto == IPPROTO_ICMP && vihl == 0x45 && !fragment {
         return icmp4(ctx);
     }
     if proto != PROTO_TCP && proto != PROTO_UDP {
         return Parsed::Pass(Reason::PassOtherProto);
     }
-    let (src, dst) = (ip.src_addr, ip.dst_addr);
-    if u16::from_be_bytes(ip.frags) & IPV4_FRAGMENT_MASK != 0 || ip.vihl & 0x0f != 5 {
-        let d = [
-            dst[0], dst[1], dst[2], dst[3], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        ];
-        let reason = if ip.vihl & 0x0f != 5 {
-            Reason::DropIpv4Options
-        } else {
-            Reason::DropFragment
-        };
-        return irregular(d, FAMILY_V4, reason);
+    let src = join16(h.0[6], h.0[7]);
+    let dst = join16(h.0[8], h.0[9]);
+    if vihl != 0x45 {
+        return Parsed::Irregular(Reason::DropIpv4Options);
     }
-    match ports(ctx, ETH_LEN + IPV4_LEN, proto) {
-        Some(p) => Parsed::Flow(FlowKey::v4(src, dst, p.src, p.dst, proto)),
-        None => irregular(
-            [
-                dst[0], dst[1], dst[2], dst[3], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-            ],
-            FAMILY_V4,
-            Reason::DropTruncated,
-        ),
+    if fragment {
+        return Parsed::Irregular(Reason::DropFragment);
     }
+    let Some(ports) = l4::<{ ETH_LEN + IPV4_LEN }>(ctx, proto) else {
+        return Parsed::Irregular(Reason::DropTruncated);
+    };
+    if !ipv4_sum_ok(h) {
+        return Parsed::Irregular(Reason::DropBadChecksum);
+    }
+    let total = u16::from_be(h.0[1]) as usize;
+    if ETH_LEN + total > frame_len(ctx) || total < IPV4_LEN || !ports.fits(total - IPV4_LEN) {
+        return Parsed::Irregular(Reason::DropBadLength);
+    }
+    Parsed::Flow(FlowKey::from_words(
+        [src, 0, 0, 0],
+        [dst, 0, 0, 0],
+        ports.ports,
+        proto,
+        FAMILY_V4,
+    ))
 }
 
+/// IPv6, read as the twenty 16-bit words of its header.
 #[inline(always)]
 fn parse_v6(ctx: &XdpContext) -> Parsed {
-    // SAFETY: bounds checked by ptr_at; Ipv6Hdr is made of bytes.
-    let Ok(ip) = (unsafe { ptr_at::<Ipv6Hdr>(ctx, ETH_LEN) }) else {
+    // SAFETY: bounds checked by ptr_at; an even offset of a 2-aligned frame (see `Words`).
+    let Ok(h) = (unsafe { ptr_at::<Words<20>>(ctx, ETH_LEN) }) else {
         return Parsed::Pass(Reason::PassBadL3);
     };
     // SAFETY: checked above.
-    let ip = unsafe { &*ip };
-    if ip.vcf[0] >> 4 != 6 {
+    let h = unsafe { &*h };
+    if h.0[0].to_ne_bytes()[0] >> 4 != 6 {
         return Parsed::Pass(Reason::PassBadL3);
     }
-    let next = ip.next_hdr;
+    let addr = |i: usize| {
+        [
+            join16(h.0[i], h.0[i + 1]),
+            join16(h.0[i + 2], h.0[i + 3]),
+            join16(h.0[i + 4], h.0[i + 5]),
+            join16(h.0[i + 6], h.0[i + 7]),
+        ]
+    };
+    let (src, dst) = (addr(4), addr(12));
+    let [next, _] = h.0[3].to_ne_bytes();
     match next {
-        PROTO_TCP | PROTO_UDP => match ports(ctx, ETH_LEN + IPV6_LEN, next) {
-            Some(p) => Parsed::Flow(FlowKey::v6(&ip.src_addr, &ip.dst_addr, p.src, p.dst, next)),
-            None => irregular(ip.dst_addr, FAMILY_V6, Reason::DropTruncated),
-        },
+        PROTO_TCP | PROTO_UDP => {
+            let Some(ports) = l4::<{ ETH_LEN + IPV6_LEN }>(ctx, next) else {
+                return Parsed::Irregular(Reason::DropTruncated);
+            };
+            let payload = u16::from_be(h.0[2]) as usize;
+            if ETH_LEN + IPV6_LEN + payload > frame_len(ctx) || !ports.fits(payload) {
+                return Parsed::Irregular(Reason::DropBadLength);
+            }
+            Parsed::Flow(FlowKey::from_words(src, dst, ports.ports, next, FAMILY_V6))
+        }
         IPPROTO_ICMPV6 => icmp6(ctx),
         // Fragment header.
-        44 => irregular(ip.dst_addr, FAMILY_V6, Reason::DropFragment),
+        44 => Parsed::Irregular(Reason::DropFragment),
         // Hop-by-hop, routing, destination options, AH, ESP, mobility, HIP, shim6, experimental.
         0 | 43 | 60 | 51 | 50 | 135 | 139 | 140 | 253 | 254 => {
-            irregular(ip.dst_addr, FAMILY_V6, Reason::DropIpv6Ext)
+            Parsed::Irregular(Reason::DropIpv6Ext)
         }
         _ => Parsed::Pass(Reason::PassOtherProto),
     }
+}
+
+/// A whole TCP or UDP header's ports, with what its lengths say.
+struct L4 {
+    /// Source and destination port bytes, loaded as one native word.
+    ports: u32,
+    /// TCP: the data offset in bytes; UDP: the UDP length.
+    len: usize,
+    tcp: bool,
+}
+
+impl L4 {
+    /// Whether the header agrees with the `payload` bytes the IP layer says it carries: TCP's
+    /// data offset is at least the fixed header and lies inside the segment; UDP's length is
+    /// exactly the payload and at least its own header (the outer checksum of a GUE tunnel
+    /// is derived from the inner one, which covers the UDP length's bytes).
+    #[inline(always)]
+    fn fits(&self, payload: usize) -> bool {
+        if self.tcp {
+            self.len >= TCP_LEN && self.len <= payload
+        } else {
+            self.len >= UDP_LEN && self.len == payload
+        }
+    }
+}
+
+/// The TCP or UDP header at `OFF` (even), if the whole fixed header is in the frame.
+#[inline(always)]
+fn l4<const OFF: usize>(ctx: &XdpContext, proto: u8) -> Option<L4> {
+    if proto == PROTO_TCP {
+        // SAFETY: bounds checked by ptr_at; an even offset (see `Words`).
+        let t = unsafe { &*ptr_at::<Words<10>>(ctx, OFF).ok()? };
+        // The data offset is the high nibble of byte 12.
+        let [off, _] = t.0[6].to_ne_bytes();
+        Some(L4 {
+            ports: join16(t.0[0], t.0[1]),
+            len: (off >> 4) as usize * 4,
+            tcp: true,
+        })
+    } else {
+        // SAFETY: as above.
+        let u = unsafe { &*ptr_at::<Words<4>>(ctx, OFF).ok()? };
+        Some(L4 {
+            ports: join16(u.0[0], u.0[1]),
+            len: u16::from_be(u.0[2]) as usize,
+            tcp: false,
+        })
+    }
+}
+
+/// `N` 16-bit words of the frame in network order, for sums and length fields read whole.
+///
+/// Every driver (and BPF_PROG_TEST_RUN) starts the frame at an even address (its headroom
+/// is even), so a word at an even offset is aligned; the BPF target cannot load a word from
+/// a place it cannot prove aligned, and would read such a field byte by byte.
+#[repr(C, align(2))]
+struct Words<const N: usize>([u16; N]);
+
+/// Whether an IPv4 header without options sums to 0xffff (its checksum is right). The sum
+/// is taken over the words as loaded: a ones' complement sum is the same in either byte order
+/// (RFC 1071), and 0xffff reads the same both ways.
+#[inline(always)]
+fn ipv4_sum_ok(h: &Words<10>) -> bool {
+    let mut sum = 0u32;
+    let mut i = 0;
+    while i < 10 {
+        sum += h.0[i] as u32;
+        i += 1;
+    }
+    csum::fold(sum) == 0xffff
+}
+
+#[inline(always)]
+fn frame_len(ctx: &XdpContext) -> usize {
+    ctx.data_end() - ctx.data()
 }
 
 /// ICMP destination unreachable / fragmentation needed (type 3, code 4) quoting an IPv4 TCP
@@ -160,14 +261,18 @@ fn icmp4(ctx: &XdpContext) -> Parsed {
     const QUOTE: usize = ICMP + ICMP_LEN;
     const SHORTEST: usize = IPV4_LEN + ICMP_LEN + IPV4_LEN + 8;
     // SAFETY (all): bounds checked by ptr_at; byte headers, copied out at once.
+    let Ok(words) = (unsafe { ptr_at::<Words<10>>(ctx, ETH_LEN) }) else {
+        return Parsed::Pass(Reason::PassOtherProto);
+    };
+    let words = unsafe { &*words };
+    let total = u16::from_be(words.0[1]) as usize;
+    if total < SHORTEST || ETH_LEN + total > frame_len(ctx) || !ipv4_sum_ok(words) {
+        return Parsed::Pass(Reason::PassOtherProto);
+    }
     let Ok(outer) = (unsafe { ptr_at::<[u8; IPV4_LEN]>(ctx, ETH_LEN) }) else {
         return Parsed::Pass(Reason::PassOtherProto);
     };
     let outer = unsafe { &*outer };
-    let total = u16::from_be_bytes([outer[2], outer[3]]) as usize;
-    if total < SHORTEST || ETH_LEN + total > frame_len(ctx) || !ipv4_sum_ok(outer) {
-        return Parsed::Pass(Reason::PassOtherProto);
-    }
     let Ok(icmp) = (unsafe { ptr_at::<[u8; 2]>(ctx, ICMP) }) else {
         return Parsed::Pass(Reason::PassOtherProto);
     };
@@ -246,105 +351,28 @@ fn icmp6(ctx: &XdpContext) -> Parsed {
     ))
 }
 
-/// Every length of a TCP or UDP packet that [`parse`] turned into `flow` agrees with the frame
-/// and with the others, and an IPv4 header's checksum is right:
-/// - IPv4: total length covers the header and a whole TCP/UDP header and lies inside the
-///   frame (Ethernet padding may follow it); IPv6: the payload length does the same;
-/// - TCP: the data offset is at least 5 words and lies inside the segment;
-/// - UDP: the length is the IP payload's exactly (the outer checksum of a GUE tunnel is
-///   derived from the inner one, which covers the UDP length's bytes).
-///
-/// Only for packets to a VIP: the kernel checks everything else itself.
+/// The destination address of an IPv4 or IPv6 frame whose IP header is whole, as a VIP key:
+/// for the look-up that decides whether an irregular frame is a VIP's (dropped) or not
+/// (passed). Off the fast path: read again from the frame.
 #[inline(always)]
-pub fn check(ctx: &XdpContext, flow: &FlowKey) -> Result<(), Reason> {
-    const L4_V4: usize = ETH_LEN + IPV4_LEN;
-    const L4_V6: usize = ETH_LEN + IPV6_LEN;
-    let frame = frame_len(ctx);
-    if flow.family == FAMILY_V4 {
-        // SAFETY: bounds checked by ptr_at; parse() read this header already.
-        let h =
-            unsafe { &*ptr_at::<[u8; IPV4_LEN]>(ctx, ETH_LEN).map_err(|_| Reason::DropInternal)? };
-        if !ipv4_sum_ok(h) {
-            return Err(Reason::DropBadChecksum);
-        }
-        let total = u16::from_be_bytes([h[2], h[3]]) as usize;
-        if ETH_LEN + total > frame || total < IPV4_LEN {
-            return Err(Reason::DropBadLength);
-        }
-        l4_ok::<L4_V4>(ctx, flow.proto, total - IPV4_LEN)
+pub fn destination(ctx: &XdpContext) -> Option<VipKey> {
+    // SAFETY (all): bounds checked by ptr_at; byte headers, copied out at once. parse()
+    // returned Irregular only after it saw the whole IP header of this ethertype.
+    let eth = unsafe { &*ptr_at::<EthHdr>(ctx, 0).ok()? };
+    let (addr, family) = if u16::from_be(eth.ether_type) == ETH_P_IP {
+        let ip = unsafe { &*ptr_at::<Ipv4Hdr>(ctx, ETH_LEN).ok()? };
+        let d = ip.dst_addr;
+        (
+            [d[0], d[1], d[2], d[3], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            FAMILY_V4,
+        )
     } else {
-        // SAFETY: as above; the payload length is bytes 4 and 5.
-        let h = unsafe { &*ptr_at::<[u8; 8]>(ctx, ETH_LEN).map_err(|_| Reason::DropInternal)? };
-        let payload = u16::from_be_bytes([h[4], h[5]]) as usize;
-        if L4_V6 + payload > frame {
-            return Err(Reason::DropBadLength);
-        }
-        l4_ok::<L4_V6>(ctx, flow.proto, payload)
-    }
-}
-
-/// The TCP or UDP header at `OFF` agrees with the IP layer's `len` bytes of payload.
-#[inline(always)]
-fn l4_ok<const OFF: usize>(ctx: &XdpContext, proto: u8, len: usize) -> Result<(), Reason> {
-    if proto == PROTO_TCP {
-        // SAFETY: bounds checked by ptr_at; parse() saw the whole TCP header.
-        let t = unsafe { &*ptr_at::<[u8; TCP_LEN]>(ctx, OFF).map_err(|_| Reason::DropInternal)? };
-        let data_offset = (t[12] >> 4) as usize * 4;
-        if data_offset < TCP_LEN || data_offset > len {
-            return Err(Reason::DropBadLength);
-        }
-    } else {
-        // SAFETY: as above, the whole UDP header.
-        let u = unsafe { &*ptr_at::<[u8; UDP_LEN]>(ctx, OFF).map_err(|_| Reason::DropInternal)? };
-        if u16::from_be_bytes([u[4], u[5]]) as usize != len {
-            return Err(Reason::DropBadLength);
-        }
-    }
-    Ok(())
-}
-
-/// Whether an IPv4 header without options sums to 0xffff (its checksum is right).
-#[inline(always)]
-fn ipv4_sum_ok(h: &[u8; IPV4_LEN]) -> bool {
-    let mut sum = 0u32;
-    let mut i = 0;
-    while i < IPV4_LEN {
-        sum += u16::from_be_bytes([h[i], h[i + 1]]) as u32;
-        i += 2;
-    }
-    csum::fold(sum) == 0xffff
-}
-
-#[inline(always)]
-fn frame_len(ctx: &XdpContext) -> usize {
-    ctx.data_end() - ctx.data()
-}
-
-/// The ports of a TCP or UDP header at `off`, if the whole fixed header is there.
-#[inline(always)]
-fn ports(ctx: &XdpContext, off: usize, proto: u8) -> Option<Ports> {
-    // SAFETY (both): bounds checked by ptr_at; the result is only tested for presence.
-    let whole = if proto == PROTO_TCP {
-        unsafe { ptr_at::<TcpHdr>(ctx, off) }.is_ok()
-    } else {
-        unsafe { ptr_at::<UdpHdr>(ctx, off) }.is_ok()
+        let ip = unsafe { &*ptr_at::<Ipv6Hdr>(ctx, ETH_LEN).ok()? };
+        (ip.dst_addr, FAMILY_V6)
     };
-    if !whole {
-        return None;
-    }
-    // SAFETY: bounds checked by ptr_at; Ports is made of bytes; copied out at once.
-    let p = unsafe { ptr_at::<Ports>(ctx, off) }.ok()?;
-    Some(unsafe { core::ptr::read(p) })
-}
-
-#[inline(always)]
-fn irregular(addr: [u8; 16], family: u8, reason: Reason) -> Parsed {
-    Parsed::Irregular {
-        dst: VipKey {
-            addr,
-            family,
-            _pad: [0; 3],
-        },
-        reason,
-    }
+    Some(VipKey {
+        addr,
+        family,
+        _pad: [0; 3],
+    })
 }

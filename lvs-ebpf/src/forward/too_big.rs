@@ -17,7 +17,6 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use lvs_common::{FAMILY_V4, Reason, csum};
-use network_types::eth::EthHdr;
 
 const ICMP_LEN: usize = 8;
 /// Quoted by IPv4: the offending packet's IP header and the first 8 bytes after it.

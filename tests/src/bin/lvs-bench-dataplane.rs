@@ -187,12 +187,15 @@ fn main() -> Result<()> {
         source6: "2001:db8:250::1".parse::<std::net::Ipv6Addr>()?.octets(),
         ..Default::default()
     })?;
+    // Every real's MAC is the director's own: `repeat` runs the program again on the frame it
+    // rewrote, which must still be addressed to the director (the program takes only frames
+    // to its ingress interface's MAC). The rewrite costs the same whatever the MACs.
     let reals = |base: &str, method: u8| -> Vec<RealSpec> {
         (1..=10u8)
             .map(|i| RealSpec {
                 tunnel_port: 6080,
                 method,
-                ..RealSpec::dr(ip(&format!("{base}{i}")), 1, real_mac(i), DIRECTOR_MAC)
+                ..RealSpec::dr(ip(&format!("{base}{i}")), 1, DIRECTOR_MAC, DIRECTOR_MAC)
             })
             .collect()
     };
