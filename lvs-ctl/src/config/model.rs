@@ -82,6 +82,10 @@ pub struct Global {
     /// Unix socket of the CLI (absolute).
     #[serde(default = "default_socket", skip_serializing_if = "is_default_socket")]
     pub socket: PathBuf,
+    /// Re-read the configuration file when it changes (default false, as keepalived). SIGHUP
+    /// and `lvs-ctl reload` re-read it either way.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub watch_config: bool,
     /// Directory watched for maintenance files: a file named after a real (`198.18.1.2`) or a
     /// real and port (`198.18.1.2:80`, `[2001:db8::2]:80`) forces that real down.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -107,6 +111,7 @@ impl Global {
             conn_table_size: DEFAULT_CONN_TABLE_SIZE,
             pin_path: default_pin_path(),
             socket: default_socket(),
+            watch_config: false,
             maintenance_dir: None,
             on_change: None,
             tunnel: None,
