@@ -81,10 +81,19 @@ pub enum Command {
         #[arg(long, short = 'c', default_value = "/etc/lvs/lvs.yaml")]
         config: PathBuf,
     },
-    /// Validate a configuration file and print its faults (no daemon needed).
+    /// Validate a configuration file and print every fault, each as `file:line: path: what is
+    /// wrong` (no daemon needed).
+    ///
+    /// Interfaces that do not exist on this host are warnings (exit status 0), or faults with
+    /// --strict.
+    #[command(after_help = "Examples:\n  lvs-ctl check /etc/lvs/lvs.yaml\n  \
+lvs-ctl check --strict /etc/lvs/lvs.yaml      on the director itself: its interfaces must exist")]
     Check {
         /// The file.
         file: PathBuf,
+        /// Interfaces absent on this host are faults, not warnings.
+        #[arg(long)]
+        strict: bool,
     },
     /// Convert another balancer's configuration.
     #[command(subcommand)]
@@ -407,6 +416,56 @@ pub fn main() {
     }
 }
 
+/// `lvs-ctl check`: every fault and warning on stderr in line order, a summary on stdout when
+/// the file is valid; an error (exit status 1) when it is not.
+fn check(file: &std::path::Path, strict: bool) -> Result<()> {
+    let report = config::check_file(file, strict, &config::interface_exists)?;
+    let mut lines: Vec<(&config::Located, bool)> = report
+        .faults
+        .iter()
+        .map(|f| (f, false))
+        .chain(report.warnings.iter().map(|w| (w, true)))
+        .collect();
+    lines.sort_by_key(|(f, _)| (f.line, f.column));
+    for (fault, warning) in lines {
+        if warning {
+            let place = match fault.line {
+                0 => file.display().to_string(),
+                line => format!("{}:{line}", file.display()),
+            };
+            eprintln!(
+                "{place}: warning: {} (an error with --strict)",
+                fault.what()
+            );
+        } else {
+            eprintln!("{}", fault.in_file(file));
+        }
+    }
+    let warnings = match report.warnings.len() {
+        0 => String::new(),
+        1 => ", 1 warning".to_owned(),
+        n => format!(", {n} warnings"),
+    };
+    match report.config {
+        Some(c) => {
+            println!(
+                "{}: valid, {} service(s){warnings}",
+                file.display(),
+                c.services.len()
+            );
+            Ok(())
+        }
+        None => {
+            let n = report.faults.len();
+            bail!(
+                "{}: not valid: {n} fault{}{warnings}",
+                file.display(),
+                if n == 1 { "" } else { "s" }
+            )
+        }
+    }
+}
+
 /// Sends `req` and turns a refusal into an error.
 fn call(cli: &Cli, req: &Request) -> Result<Response> {
     match api::call(&cli.socket, req, CALL_TIMEOUT)? {
@@ -439,11 +498,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Daemon { config } => {
             crate::daemon::run(config).with_context(|| format!("daemon with {}", config.display()))
         }
-        Command::Check { file } => {
-            let c = config::load(file).with_context(|| format!("checking {}", file.display()))?;
-            println!("{}: valid, {} service(s)", file.display(), c.services.len());
-            Ok(())
-        }
+        Command::Check { file, strict } => check(file, *strict),
         Command::Import(Import::Ldirectord {
             file,
             output,

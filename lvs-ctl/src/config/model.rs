@@ -1,5 +1,7 @@
 //! The configuration as plain serde types: what `lvs.yaml` says, and what `lvs-ctl save` writes.
 //!
+//! A file is read by [`read`](super::read), which reports every fault with its line; the serde
+//! derives here read the same model from JSON (the daemon's socket) and write it back as YAML.
 //! Every struct refuses unknown keys. Optional settings are `Option`s or carry their default, and
 //! fields equal to their default are left out when the configuration is written back, so a saved
 //! file stays as short as a hand-written one. Semantic rules (ranges, families, duplicates) live in
@@ -79,9 +81,13 @@ pub struct Global {
         skip_serializing_if = "is_default_pin_path"
     )]
     pub pin_path: PathBuf,
-    /// Unix socket of the CLI (absolute).
+    /// Unix socket of the CLI (absolute, at most 107 bytes).
     #[serde(default = "default_socket", skip_serializing_if = "is_default_socket")]
     pub socket: PathBuf,
+    /// Re-read the configuration file when it changes (default false, as keepalived). SIGHUP
+    /// and `lvs-ctl reload` re-read it either way.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub watch_config: bool,
     /// Directory watched for maintenance files: a file named after a real (`198.18.1.2`) or a
     /// real and port (`198.18.1.2:80`, `[2001:db8::2]:80`) forces that real down.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -107,6 +113,7 @@ impl Global {
             conn_table_size: DEFAULT_CONN_TABLE_SIZE,
             pin_path: default_pin_path(),
             socket: default_socket(),
+            watch_config: false,
             maintenance_dir: None,
             on_change: None,
             tunnel: None,

@@ -2,7 +2,7 @@
 //! resolution of checks.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::*;
@@ -20,17 +20,22 @@ fn with_services(services: &str) -> String {
     format!("global:\n  interfaces: [eth0]\nservices:\n{services}")
 }
 
-/// The faults of a file that must read but not validate.
-fn faults_of(text: &str) -> Vec<Fault> {
+/// The faults of a file that must not validate, in line order.
+fn faults_of(text: &str) -> Vec<Located> {
     match parse(text) {
-        Err(ConfigError::Invalid(faults)) => faults,
+        Err(ConfigError::Faults { file: None, faults }) => faults,
         Ok(_) => panic!("expected faults, the configuration is valid:\n{text}"),
         Err(other) => panic!("expected faults, got {other}\n{text}"),
     }
 }
 
-fn paths(faults: &[Fault]) -> Vec<&str> {
+fn paths(faults: &[Located]) -> Vec<&str> {
     faults.iter().map(|f| f.path.as_str()).collect()
+}
+
+/// `path: message` of each fault, without the line.
+fn whats(faults: &[Located]) -> Vec<String> {
+    faults.iter().map(Located::what).collect()
 }
 
 #[test]
@@ -74,6 +79,14 @@ fn good_configurations_validate() {
         (
             "tunnelled reals with their sources",
             "global:\n  interfaces: [eth0, eth1]\n  tunnel: {source_v4: 198.18.0.1, source_v6: 2001:db8::1}\nservices:\n  - vip: 198.18.0.10\n    port: 80\n    reals:\n      - {address: 198.18.1.2, method: ipip}\n      - {address: 198.18.1.3, method: gue, weight: 0}\n  - vip: 2001:db8::10\n    port: 80\n    reals:\n      - {address: 2001:db8:1::2, method: gue}\n".into(),
+        ),
+        (
+            "watch_config, a name of 64 bytes, a socket path of 107",
+            format!(
+                "global:\n  interfaces: [eth0]\n  watch_config: true\n  socket: /{}\nservices:\n  - {{name: {}, vip: 198.18.0.10, port: 80}}\n",
+                "s".repeat(106),
+                "n".repeat(64)
+            ),
         ),
         (
             "timeout equal to interval",
@@ -222,8 +235,8 @@ fn bad_configurations_report_every_fault_path() {
                 "{svc}    check: {{type: http, query: example.com, verify_tls: true, command: /bin/true}}\n"
             )),
             vec![
-                "services[0].check.verify_tls",
                 "services[0].check.query",
+                "services[0].check.verify_tls",
                 "services[0].check.command",
             ],
         ),
@@ -240,11 +253,11 @@ fn bad_configurations_report_every_fault_path() {
                 "{svc}    check: {{type: http, request: healthz, receive: '(unclosed', expect_status: [200, 700], virtualhost: 'a b', port: 0}}\n"
             )),
             vec![
-                "services[0].check.port",
                 "services[0].check.request",
                 "services[0].check.receive",
-                "services[0].check.virtualhost",
                 "services[0].check.expect_status[1]",
+                "services[0].check.virtualhost",
+                "services[0].check.port",
             ],
         ),
         (
@@ -275,6 +288,37 @@ fn bad_configurations_report_every_fault_path() {
             vec!["global.tunnel.gue_port", "services[1].reals[0].method"],
         ),
         (
+            "issue 12: a real at loopback, reals and fallback equal to the vip",
+            with_services(
+                "  - vip: 198.18.0.10\n    port: 80\n    fallback: 198.18.0.10\n    reals:\n      - address: 127.0.0.1\n      - address: 198.18.0.10\n  - vip: 2001:db8::10\n    port: 80\n    fallback: ::1\n    reals:\n      - address: ::1\n      - address: 2001:db8::10\n",
+            ),
+            vec![
+                "services[0].fallback",
+                "services[0].reals[0].address",
+                "services[0].reals[1].address",
+                "services[1].fallback",
+                "services[1].reals[0].address",
+                "services[1].reals[1].address",
+            ],
+        ),
+        (
+            "issue 12: a socket path of 201 bytes",
+            format!(
+                "global:\n  interfaces: [eth0]\n  socket: /run/{}\n",
+                "s".repeat(196)
+            ),
+            vec!["global.socket"],
+        ),
+        (
+            "issue 12: a name of 1 MB, and of 65 bytes",
+            with_services(&format!(
+                "  - {{name: {}, vip: 198.18.0.10, port: 80}}\n  - {{name: {}, vip: 198.18.0.10, port: 81}}\n",
+                "n".repeat(1 << 20),
+                "m".repeat(65)
+            )),
+            vec!["services[0].name", "services[1].name"],
+        ),
+        (
             "more reals than the ring",
             "global:\n  interfaces: [eth0]\n  ring_size: 7\nservices:\n  - vip: 198.18.0.10\n    port: 80\n    reals:\n".to_owned()
                 + &(2..10).map(|i| format!("      - address: 198.18.1.{i}\n")).collect::<String>(),
@@ -296,13 +340,13 @@ fn fault_messages_name_the_value_and_the_rule() {
     assert_eq!(
         err.to_string(),
         [
-            "services[0].scheduler: \"wrr\" is not supported: lvs only schedules with maglev (also spelled mh)",
-            "services[0].reals[1].address: 2001:db8::2 is IPv6 but the vip 198.18.0.10 is IPv4",
-            "services[0].reals[2].weight: 70000 is out of range 0..=65535",
-            "services[0].reals[2].method: ipip needs global.tunnel.source_v4, the outer source address of the tunnel",
-            "services[0].check.query: only valid for type dns (the check's type is http)",
-            "services[0].check.receive: \"(a\" is not a valid regex: unclosed group",
-            "services[1]: same vip, port and protocol as services[0] (198.18.0.10:80/tcp)",
+            "line 6: services[0].scheduler: \"wrr\" is not supported: lvs only schedules with maglev (also spelled mh)",
+            "line 7: services[0].check.query: only valid for type dns (the check's type is http)",
+            "line 7: services[0].check.receive: \"(a\" is not a valid regex: unclosed group",
+            "line 10: services[0].reals[1].address: 2001:db8::2 is IPv6 but the vip 198.18.0.10 is IPv4",
+            "line 12: services[0].reals[2].weight: 70000 is out of range 0..=65535",
+            "line 13: services[0].reals[2].method: ipip needs global.tunnel.source_v4, the outer source address of the tunnel",
+            "line 14: services[1]: same vip, port and protocol as services[0] (198.18.0.10:80/tcp)",
         ]
         .join("\n")
     );
@@ -313,14 +357,108 @@ fn timing_faults_say_where_the_other_value_comes_from() {
     let faults = faults_of(&with_services(
         "  - vip: 198.18.0.10\n    port: 80\n    check: {timeout: 10s}\n  - vip: 198.18.0.10\n    port: 81\n    check: {interval: 1s}\n",
     ));
-    let shown: Vec<String> = faults.iter().map(ToString::to_string).collect();
     assert_eq!(
-        shown,
+        whats(&faults),
         [
             "services[0].check.timeout: 10s is longer than the interval 5s (from global.check_defaults)",
             "services[1].check.interval: 1s is shorter than the timeout 3s (from global.check_defaults)",
         ]
     );
+}
+
+#[test]
+fn long_values_are_cut_in_messages() {
+    let faults = faults_of(&with_services(&format!(
+        "  - {{name: {}, vip: 198.18.0.10, port: 80}}\n",
+        "n".repeat(1 << 20)
+    )));
+    assert_eq!(
+        whats(&faults),
+        [format!(
+            "services[0].name: \"{}…\" (1048576 bytes) is 1048576 bytes long; a name has at most 64",
+            "n".repeat(40)
+        )]
+    );
+    let faults = faults_of(&format!(
+        "global:\n  interfaces: [eth0]\n  socket: /run/{}\n",
+        "s".repeat(196)
+    ));
+    assert_eq!(
+        whats(&faults),
+        [format!(
+            "global.socket: \"/run/{}…\" (201 bytes) is 201 bytes long; a Unix socket path has at most 107 bytes (sun_path)",
+            "s".repeat(35)
+        )]
+    );
+}
+
+/// `lvs-ctl check`: interfaces absent here are warnings, or faults with strict; the other
+/// faults are reported with them.
+#[test]
+fn check_file_looks_at_the_host_interfaces() {
+    let dir = std::env::temp_dir().join(format!("lvs-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("lvs.yaml");
+    let exists = |name: &str| name == "eth0";
+
+    std::fs::write(&file, "global:\n  interfaces: [eth0, eth9, 'a b']\n").expect("write");
+    let report = check_file(&file, false, &exists).expect("reads");
+    assert!(report.config.is_none());
+    assert_eq!(paths(&report.faults), ["global.interfaces[2]"]);
+    assert_eq!(
+        report
+            .warnings
+            .iter()
+            .map(|w| w.in_file(Path::new("lvs.yaml")).to_string())
+            .collect::<Vec<_>>(),
+        ["lvs.yaml:2: global.interfaces[1]: \"eth9\" does not exist on this host"]
+    );
+
+    std::fs::write(&file, "global:\n  interfaces: [eth0, eth9]\n").expect("write");
+    let report = check_file(&file, false, &exists).expect("reads");
+    assert!(report.config.is_some() && report.faults.is_empty());
+    assert_eq!(paths(&report.warnings), ["global.interfaces[1]"]);
+    let strict = check_file(&file, true, &exists).expect("reads");
+    assert!(strict.config.is_none() && strict.warnings.is_empty());
+    assert_eq!(paths(&strict.faults), ["global.interfaces[1]"]);
+
+    // A directory: the cause once, and not again as a source.
+    let err = check_file(&dir, false, &exists).expect_err("a directory");
+    assert!(std::error::Error::source(&err).is_none(), "{err:?}");
+    let shown = format!("{:#}", anyhow::Error::from(err));
+    assert_eq!(shown.matches("Is a directory").count(), 1, "{shown}");
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}
+
+#[test]
+fn faults_of_a_loaded_file_give_their_line() {
+    let path = testdata("testdata/config/many-faults.yaml");
+    let err = load(&path).expect_err("faults");
+    let first =
+        "global.interfaces: at least one interface is needed for the XDP director to attach to";
+    assert_eq!(
+        err.to_string().lines().next(),
+        Some(format!("line 3: {first}").as_str()),
+        "the caller names the file"
+    );
+    let ConfigError::Faults {
+        file: Some(file),
+        faults,
+    } = err
+    else {
+        panic!("faults of a file")
+    };
+    assert_eq!(
+        faults[0].in_file(&file).to_string(),
+        format!("{}:3: {first}", path.display())
+    );
+    // A text that is not YAML at all: one fault, with its line.
+    match parse("global: {interfaces: [d0]\nservices: [") {
+        Err(e @ ConfigError::Faults { .. }) => {
+            assert!(e.to_string().starts_with("line 2: not YAML"), "{e}")
+        }
+        other => panic!("expected faults, got {other:?}"),
+    }
 }
 
 #[test]
@@ -332,9 +470,10 @@ fn ring_size_fault_suggests_primes() {
     );
 }
 
-/// Unreadable values stop the parse: line, column, the key's path and the bad value.
+/// A value that cannot be read: its line and column, the key's path, the value and what is
+/// allowed, in words.
 #[test]
-fn syntax_errors_give_line_column_path_and_value() {
+fn reading_faults_give_line_column_path_value_and_what_is_allowed() {
     let cases: &[(&str, String, usize, usize, &str)] = &[
         (
             "bad vip",
@@ -357,14 +496,37 @@ fn syntax_errors_give_line_column_path_and_value() {
             ),
             8,
             9,
-            "services[0].reals[0].wieght: unknown field `wieght`, expected one of `address`, `weight`, `method`, `check`",
+            "services[0].reals[0].wieght: unknown key; did you mean weight? (keys of a real: address, weight, method, check)",
+        ),
+        (
+            "a key of another section",
+            with_services("  - vip: 10.0.0.1\n    port: 80\n    interval: 2s\n"),
+            6,
+            5,
+            "services[0].interval: unknown key here: interval is a key of global.check_defaults and of a check (check:), not of a service",
         ),
         (
             "bad enum",
             "global:\n  interfaces: [eth0]\n  xdp_mode: fast\n".into(),
             3,
             13,
-            "global.xdp_mode: unknown variant `fast`, expected one of `auto`, `native`, `skb`",
+            "global.xdp_mode: \"fast\" is not allowed: one of auto, native, skb",
+        ),
+        (
+            "enum slip",
+            "global:\n  interfaces: [eth0]\n  xdp_mode: nativ\n".into(),
+            3,
+            13,
+            "global.xdp_mode: \"nativ\" is not allowed: one of auto, native, skb (did you mean native?)",
+        ),
+        (
+            "a list where a method is expected",
+            with_services(
+                "  - vip: 10.0.0.1\n    port: 80\n    reals:\n      - address: 10.1.1.1\n        method: [dr]\n",
+            ),
+            8,
+            17,
+            "services[0].reals[0].method: a list is not allowed: one of dr, ipip, gue",
         ),
         (
             "duration without unit",
@@ -391,37 +553,243 @@ fn syntax_errors_give_line_column_path_and_value() {
             "missing interfaces",
             "global: {}\n".into(),
             1,
-            9,
-            "global: missing field `interfaces`",
+            1,
+            "global.interfaces: missing (required): a list of interface names, e.g. [eth0]",
+        ),
+        (
+            "missing vip",
+            with_services("  - port: 80\n"),
+            4,
+            5,
+            "services[0].vip: missing (required): an IP address",
         ),
         (
             "port out of range",
             with_services("  - vip: 10.0.0.1\n    port: 70000\n"),
             5,
             11,
-            "services[0].port: invalid value: integer `70000`, expected u16",
+            "services[0].port: 70000 is not allowed: a whole number from 0 to 65535",
+        ),
+        (
+            "negative weight",
+            with_services(
+                "  - vip: 10.0.0.1\n    port: 80\n    reals:\n      - {address: 10.1.1.1, weight: -1}\n",
+            ),
+            7,
+            37,
+            "services[0].reals[0].weight: -1 is not allowed: a whole number from 0 to 65535",
+        ),
+        (
+            "quoted number",
+            with_services("  - vip: 10.0.0.1\n    port: \"80\"\n"),
+            5,
+            11,
+            "services[0].port: \"80\" is not allowed: a whole number from 0 to 65535 (write it without quotes)",
+        ),
+        (
+            "yes is not a boolean",
+            with_services("  - vip: 10.0.0.1\n    port: 80\n    persistent: yes\n"),
+            6,
+            17,
+            "services[0].persistent: \"yes\" is not allowed: true or false",
+        ),
+        (
+            "a key given twice",
+            with_services("  - vip: 10.0.0.1\n    port: 80\n    port: 81\n"),
+            6,
+            5,
+            "services[0].port: given twice (first on line 5); keep one",
+        ),
+        (
+            "a tag",
+            with_services("  - vip: 10.0.0.1\n    port: !port 80\n"),
+            5,
+            11,
+            "services[0].port: the tag !port is not allowed: a whole number from 0 to 65535",
+        ),
+        (
+            "services not a list",
+            "global:\n  interfaces: [eth0]\nservices: {vip: 10.0.0.1}\n".into(),
+            3,
+            11,
+            "services: a mapping is not allowed: a list of services",
+        ),
+        (
+            "not YAML",
+            "global:\n  interfaces: [eth0\n  ring_size: 7\n".into(),
+            3,
+            12,
+            "not YAML (column 12): illegal placement of ':' indicator",
         ),
     ];
     for (name, text, line, column, message) in cases {
-        match parse(text) {
-            Err(ConfigError::Syntax {
-                line: l,
-                column: c,
-                message: m,
-            }) => assert_eq!((l, c, m.as_str()), (*line, *column, *message), "{name}"),
-            other => panic!("{name}: expected a syntax error, got {other:?}"),
-        }
+        let faults = faults_of(text);
+        let got: Vec<(usize, usize, String)> = faults
+            .iter()
+            .map(|f| (f.line, f.column, f.what()))
+            .collect();
+        assert_eq!(
+            got,
+            [(*line, *column, message.to_string())],
+            "{name}\n{text}"
+        );
     }
 }
 
+/// The operator's file of issue 12: five faults, serde's and the rules' alike, all reported,
+/// each once, in line order.
 #[test]
-fn empty_file_is_a_syntax_error() {
-    for text in ["", "\n\n", "# only a comment\n"] {
-        let err = parse(text).expect_err("empty");
-        assert!(
-            matches!(err, ConfigError::Syntax { line: 1, .. }),
-            "{text:?}: {err:?}"
-        );
+fn every_fault_of_a_file_is_reported_at_once() {
+    let text = "global:
+  interfaces: [eth0]
+  ring_size: 65536
+  xdp_mod: native
+services:
+  - vip: 198.18.0.10
+    port: 65536
+    reals:
+      - {address: 198.18.1.2, weight: -1}
+      - address: 127.0.0.1
+      - address: 198.18.0.10
+        method: [ipip]
+";
+    let err = parse(text).expect_err("faults");
+    assert_eq!(
+        err.to_string(),
+        [
+            "line 3: global.ring_size: 65536 is not a prime (Maglev needs a prime table size); the nearest are 65521 and 65537",
+            "line 4: global.xdp_mod: unknown key; did you mean xdp_mode? (keys of global: interfaces, xdp_mode, ring_size, conn_table_size, pin_path, socket, watch_config, maintenance_dir, on_change, tunnel, check_defaults)",
+            "line 7: services[0].port: 65536 is not allowed: a whole number from 0 to 65535",
+            "line 9: services[0].reals[0].weight: -1 is not allowed: a whole number from 0 to 65535",
+            "line 10: services[0].reals[1].address: 127.0.0.1 is a loopback address: a real or fallback must be another host",
+            "line 11: services[0].reals[2].address: 198.18.0.10 is the service's vip: a real or fallback must be another host",
+            "line 12: services[0].reals[2].method: a list is not allowed: one of dr, ipip, gue",
+        ]
+        .join("\n")
+    );
+}
+
+/// A value that cannot be read does not also fail the rules that would read it (its default
+/// or placeholder stands in): one typo, one fault.
+#[test]
+fn a_fault_of_reading_hides_its_consequences() {
+    let cases: Vec<(&str, String, Vec<&str>)> = vec![
+        (
+            "interfaces not a list: no 'at least one interface'",
+            "global:\n  interfaces: eth0\n".into(),
+            vec!["global.interfaces"],
+        ),
+        (
+            "unreadable vips: no family mismatch, no duplicate service",
+            with_services(
+                "  - {vip: x, port: 80, reals: [{address: 198.18.1.2}]}\n  - {vip: y, port: 80}\n",
+            ),
+            vec!["services[0].vip", "services[1].vip"],
+        ),
+        (
+            "missing port: no 'port 0 needs a check port'",
+            with_services("  - vip: 198.18.0.10\n    reals:\n      - address: 198.18.1.2\n"),
+            vec!["services[0].port"],
+        ),
+        (
+            "check port 0: no 'required: a port to check'",
+            with_services(
+                "  - vip: 198.18.0.10\n    port: 0\n    check: {port: 0}\n    reals:\n      - address: 198.18.1.2\n",
+            ),
+            vec!["services[0].check.port"],
+        ),
+        (
+            "unreadable interval: no timing relation",
+            with_services(
+                "  - vip: 198.18.0.10\n    port: 80\n    check: {interval: 1, timeout: 4s}\n",
+            ),
+            vec!["services[0].check.interval"],
+        ),
+        (
+            "bad check type: its fields are not blamed",
+            with_services(
+                "  - vip: 198.18.0.10\n    port: 80\n    check: {type: htp, request: /x}\n",
+            ),
+            vec!["services[0].check.type"],
+        ),
+        (
+            "a service that is not a mapping",
+            with_services("  - 198.18.0.10:80\n  - {vip: 198.18.0.11, port: 80}\n"),
+            vec!["services[0]"],
+        ),
+        (
+            "a bad weight does not hide the other faults of the real",
+            with_services(
+                "  - vip: 198.18.0.10\n    port: 80\n    reals:\n      - {address: 198.18.0.10, weight: 1.5}\n",
+            ),
+            vec![
+                "services[0].reals[0].address",
+                "services[0].reals[0].weight",
+            ],
+        ),
+    ];
+    for (name, text, expected) in cases {
+        let faults = faults_of(&text);
+        assert_eq!(paths(&faults), expected, "{name}: {faults:#?}\n{text}");
+    }
+}
+
+/// Bytes that are not YAML text: the line and column where they are, each line once.
+#[test]
+fn bytes_that_are_not_text_are_placed() {
+    let nul = b"global:\n  interfaces: [eth0]\nservices:\n  - vip: 198.18.0.10\x00\n    port: 80\n";
+    let faults = match examine(nul, true).into_result(None) {
+        Err(ConfigError::Faults { faults, .. }) => faults,
+        other => panic!("expected faults, got {other:?}"),
+    };
+    assert_eq!(
+        faults.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["line 4: column 21: a NUL byte is not allowed: YAML text holds no control characters"]
+    );
+
+    let latin1 = b"global:\n  interfaces: [eth0]\n  on_change: /bin/caf\xe9\n  ring_size: 4\n";
+    let faults = match examine(latin1, true).into_result(None) {
+        Err(ConfigError::Faults { faults, .. }) => faults,
+        other => panic!("expected faults, got {other:?}"),
+    };
+    assert_eq!(
+        faults.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        [
+            "line 3: column 22: invalid UTF-8 (0xe9): the file must be UTF-8 text",
+            "line 4: global.ring_size: 4 is out of range 7..=1048573",
+        ]
+    );
+
+    let bell = with_services("  - vip: 198.18.0.10\n    port: 80\n    name: a\u{7}b\n");
+    assert_eq!(
+        faults_of(&bell)
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        [
+            "line 6: column 12: control character U+0007 is not allowed: YAML text holds no control characters"
+        ]
+    );
+
+    let binary: Vec<u8> = (0..100).flat_map(|_| *b"\x01\n").collect();
+    let faults = match examine(&binary, true).into_result(None) {
+        Err(ConfigError::Faults { faults, .. }) => faults,
+        other => panic!("expected faults, got {other:?}"),
+    };
+    assert_eq!(faults.len(), MAX_ENCODING_FAULTS + 1, "{faults:#?}");
+    assert_eq!(
+        faults.last().map(|f| f.message.as_str()),
+        Some("and 80 more lines with bytes that are not text")
+    );
+}
+
+#[test]
+fn empty_file_is_one_fault_on_line_1() {
+    for text in ["", "\n\n", "# only a comment\n", "# a\n\n# b\n", "---\n"] {
+        let faults = faults_of(text);
+        assert_eq!(faults.len(), 1, "{text:?}: {faults:?}");
+        assert_eq!(faults[0].line, 1, "{text:?}");
+        assert!(faults[0].message.contains("empty"), "{text:?}: {faults:?}");
     }
 }
 
@@ -438,6 +806,7 @@ fn reference_file_loads_and_shows_every_key() {
         "conn_table_size:",
         "pin_path:",
         "socket:",
+        "watch_config:",
         "maintenance_dir:",
         "on_change:",
         "tunnel:",
@@ -499,7 +868,10 @@ fn fixtures_load() {
     assert_eq!(config.services[0].reals.len(), 2);
 
     match load(&testdata("testdata/config/many-faults.yaml")) {
-        Err(ConfigError::Invalid(faults)) => assert_eq!(
+        Err(ConfigError::Faults {
+            file: Some(_),
+            faults,
+        }) => assert_eq!(
             paths(&faults),
             [
                 "global.interfaces",
@@ -510,14 +882,14 @@ fn fixtures_load() {
                 "global.check_defaults.fall",
                 "services[0].scheduler",
                 "services[0].fallback",
+                "services[0].check.request",
+                "services[0].check.receive",
+                "services[0].check.query",
+                "services[0].check.expect_status[1]",
                 "services[0].reals[1].address",
                 "services[0].reals[2].address",
                 "services[0].reals[3].weight",
                 "services[0].reals[3].method",
-                "services[0].check.query",
-                "services[0].check.request",
-                "services[0].check.receive",
-                "services[0].check.expect_status[1]",
                 "services[1].check.port",
                 "services[1].name",
                 "services[2]",

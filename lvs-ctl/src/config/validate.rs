@@ -1,5 +1,9 @@
 //! The semantic rules of a configuration. [`validate`] walks the whole file and returns every
 //! fault, each with the path of the key to fix.
+//!
+//! Each fault also names the values it rests on ([`Finding`]): when the file is read, a rule
+//! whose input could not be read (and was replaced by a default) is not reported, so that one
+//! typo gives one fault, not its consequences too.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -7,9 +11,9 @@ use std::ops::RangeInclusive;
 use std::path::Path;
 use std::time::Duration;
 
-use super::Fault;
 use super::duration::format as fmt_duration;
 use super::model::*;
+use super::{Fault, quoted};
 
 /// Allowed Maglev table sizes (the value must also be prime).
 pub const RING_SIZE_RANGE: RangeInclusive<u32> = 7..=1_048_573;
@@ -25,27 +29,69 @@ pub const WEIGHT_RANGE: RangeInclusive<u32> = 0..=65535;
 /// Allowed HTTP status codes in `expect_status`.
 pub const STATUS_RANGE: RangeInclusive<u16> = 100..=599;
 /// Longest interface name Linux accepts (IFNAMSIZ - 1).
-const IFNAME_MAX: usize = 15;
+pub const IFNAME_MAX: usize = 15;
+/// Longest Unix socket path: `sun_path` holds 108 bytes with the terminating NUL.
+pub const SOCKET_PATH_MAX: usize = 107;
+/// Longest service name, in bytes (names are shown in logs and in `lvs-ctl list`).
+pub const NAME_MAX: usize = 64;
 
 /// Every fault of `config`, in file order (duplicates last).
 pub fn validate(config: &Config) -> Vec<Fault> {
+    findings(config).into_iter().map(|f| f.fault).collect()
+}
+
+/// A fault and the paths of the values it rests on (its own path among them).
+pub struct Finding {
+    /// The fault.
+    pub fault: Fault,
+    /// Paths of the values the rule read.
+    pub deps: Vec<String>,
+}
+
+impl Finding {
+    /// Whether one of the values this fault rests on is `broken` (could not be read) or lies
+    /// under a broken path.
+    pub fn rests_on(&self, broken: &[String]) -> bool {
+        self.deps
+            .iter()
+            .any(|d| broken.iter().any(|b| is_within(d, b)))
+    }
+}
+
+/// Whether `path` is `outer` or lies under it (`services[1].vip` within `services[1]`).
+pub fn is_within(path: &str, outer: &str) -> bool {
+    outer.is_empty()
+        || path == outer
+        || (path.starts_with(outer) && matches!(path.as_bytes()[outer.len()], b'.' | b'['))
+}
+
+/// Every fault of `config` with what it rests on.
+pub fn findings(config: &Config) -> Vec<Finding> {
     let mut v = Validator::default();
     v.global(&config.global);
     for i in 0..config.services.len() {
         v.service(config, i);
     }
     v.duplicate_services(config);
-    v.faults
+    v.findings
 }
 
 #[derive(Default)]
 struct Validator {
-    faults: Vec<Fault>,
+    findings: Vec<Finding>,
 }
 
 impl Validator {
     fn fault(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.faults.push(Fault::new(path, message));
+        self.fault_on(path, message, Vec::new());
+    }
+
+    /// A fault that also rests on the values at `deps`.
+    fn fault_on(&mut self, path: impl Into<String>, message: impl Into<String>, deps: Vec<String>) {
+        let fault = Fault::new(path, message);
+        let mut deps = deps;
+        deps.push(fault.path.clone());
+        self.findings.push(Finding { fault, deps });
     }
 
     fn range<T: PartialOrd + std::fmt::Display>(
@@ -84,7 +130,10 @@ impl Validator {
         if !value.is_absolute() {
             self.fault(
                 path,
-                format!("{:?} is not an absolute path", value.display().to_string()),
+                format!(
+                    "{} is not an absolute path",
+                    quoted(&value.display().to_string())
+                ),
             );
         }
     }
@@ -104,17 +153,27 @@ impl Validator {
             } else if name.len() > IFNAME_MAX {
                 self.fault(
                     path,
-                    format!("{name:?} is longer than {IFNAME_MAX} bytes, the limit of Linux"),
+                    format!(
+                        "{} is longer than {IFNAME_MAX} bytes, the limit of Linux",
+                        quoted(name)
+                    ),
                 );
-            } else if name
-                .chars()
-                .any(|c| c == '/' || c.is_whitespace() || c.is_control())
-            {
-                self.fault(path, format!("{name:?} is not a valid interface name"));
-            } else if let Some(first) = seen.insert(name.as_str(), i) {
+            } else if !is_interface_name(name) {
                 self.fault(
                     path,
-                    format!("{name:?} is listed twice (also global.interfaces[{first}])"),
+                    format!(
+                        "{} is not a valid interface name (no '/', blanks or control characters)",
+                        quoted(name)
+                    ),
+                );
+            } else if let Some(first) = seen.insert(name.as_str(), i) {
+                self.fault_on(
+                    path,
+                    format!(
+                        "{} is listed twice (also global.interfaces[{first}])",
+                        quoted(name)
+                    ),
+                    vec![format!("global.interfaces[{first}]")],
                 );
             }
         }
@@ -139,6 +198,17 @@ impl Validator {
         );
         self.absolute("global.pin_path", &g.pin_path);
         self.absolute("global.socket", &g.socket);
+        let socket_len = g.socket.as_os_str().len();
+        if socket_len > SOCKET_PATH_MAX {
+            self.fault(
+                "global.socket",
+                format!(
+                    "{} is {socket_len} bytes long; a Unix socket path has at most \
+                     {SOCKET_PATH_MAX} bytes (sun_path)",
+                    quoted(&g.socket.display().to_string())
+                ),
+            );
+        }
         if let Some(dir) = &g.maintenance_dir {
             self.absolute("global.maintenance_dir", dir);
         }
@@ -151,32 +221,21 @@ impl Validator {
             if t.gue_port == 0 {
                 self.fault("global.tunnel.gue_port", "0 is not a UDP port");
             }
-            if t.vary_bits_v4 > 16 {
-                self.fault(
-                    "global.tunnel.vary_bits_v4",
-                    format!("{} is out of range 0..=16", t.vary_bits_v4),
-                );
-            }
-            if t.vary_bits_v6 > 32 {
-                self.fault(
-                    "global.tunnel.vary_bits_v6",
-                    format!("{} is out of range 0..=32", t.vary_bits_v6),
-                );
-            }
-            if t.ttl == 0 {
-                self.fault("global.tunnel.ttl", "0 is out of range 1..=255");
-            }
+            self.range("global.tunnel.vary_bits_v4", t.vary_bits_v4, &(0..=16));
+            self.range("global.tunnel.vary_bits_v6", t.vary_bits_v6, &(0..=32));
+            self.range("global.tunnel.ttl", t.ttl, &(1..=255));
             if let Some(a) = t.source_v4
                 && t.vary_bits_v4 > 0
                 && t.vary_bits_v4 <= 16
                 && u32::from(a) & (u32::MAX >> (32 - t.vary_bits_v4 as u32)) != 0
             {
-                self.fault(
+                self.fault_on(
                     "global.tunnel.source_v4",
                     format!(
                         "{a} has bits set in the {} low bits that vary_bits_v4 varies",
                         t.vary_bits_v4
                     ),
+                    vec!["global.tunnel.vary_bits_v4".into()],
                 );
             }
             if let Some(a) = t.source_v4
@@ -201,13 +260,14 @@ impl Validator {
         self.duration("global.check_defaults.interval", d.interval);
         self.duration("global.check_defaults.timeout", d.timeout);
         if d.timeout > d.interval {
-            self.fault(
+            self.fault_on(
                 "global.check_defaults.timeout",
                 format!(
                     "{} is longer than the interval {}",
                     fmt_duration(d.timeout),
                     fmt_duration(d.interval)
                 ),
+                vec!["global.check_defaults.interval".into()],
             );
         }
         self.range("global.check_defaults.fall", d.fall, &FALL_RISE_RANGE);
@@ -218,18 +278,31 @@ impl Validator {
         let s = &config.services[i];
         let p = format!("services[{i}]");
 
+        let vip = format!("{p}.vip");
         if let Some(name) = &s.name {
             if name.trim().is_empty() {
                 self.fault(format!("{p}.name"), "a name cannot be empty");
+            } else if name.len() > NAME_MAX {
+                self.fault(
+                    format!("{p}.name"),
+                    format!(
+                        "{} is {} bytes long; a name has at most {NAME_MAX}",
+                        quoted(name),
+                        name.len()
+                    ),
+                );
             } else if name.trim() != name || name.chars().any(char::is_control) {
                 self.fault(
                     format!("{p}.name"),
-                    format!("{name:?}: a name cannot start or end with blanks or hold control characters"),
+                    format!(
+                        "{}: a name cannot start or end with blanks or hold control characters",
+                        quoted(name)
+                    ),
                 );
             }
         }
         if let Some(why) = unusable(s.vip) {
-            self.fault(format!("{p}.vip"), format!("{} {why}", s.vip));
+            self.fault(&vip, format!("{} {why}", s.vip));
         }
         if let Scheduler::Unsupported(name) = &s.scheduler {
             self.fault(
@@ -240,10 +313,15 @@ impl Validator {
             );
         }
         if let Some(fb) = s.fallback {
-            if let Some(why) = family_mismatch(fb, s.vip) {
-                self.fault(format!("{p}.fallback"), format!("{fb} {why}"));
-            } else if let Some(why) = unusable(fb) {
-                self.fault(format!("{p}.fallback"), format!("{fb} {why}"));
+            let why = family_mismatch(fb, s.vip)
+                .or_else(|| not_another_host(fb).map(str::to_owned))
+                .or_else(|| (fb == s.vip).then(|| IS_THE_VIP.to_owned()));
+            if let Some(why) = why {
+                self.fault_on(
+                    format!("{p}.fallback"),
+                    format!("{fb} {why}"),
+                    vec![vip.clone()],
+                );
             }
         }
 
@@ -251,14 +329,20 @@ impl Validator {
         let mut seen: HashMap<IpAddr, usize> = HashMap::new();
         for (j, r) in s.reals.iter().enumerate() {
             let rp = format!("{p}.reals[{j}]");
-            if let Some(why) = family_mismatch(r.address, s.vip) {
-                self.fault(format!("{rp}.address"), format!("{} {why}", r.address));
-            } else if let Some(why) = unusable(r.address) {
-                self.fault(format!("{rp}.address"), format!("{} {why}", r.address));
+            let why = family_mismatch(r.address, s.vip)
+                .or_else(|| not_another_host(r.address).map(str::to_owned))
+                .or_else(|| (r.address == s.vip).then(|| IS_THE_VIP.to_owned()));
+            if let Some(why) = why {
+                self.fault_on(
+                    format!("{rp}.address"),
+                    format!("{} {why}", r.address),
+                    vec![vip.clone()],
+                );
             } else if let Some(first) = seen.insert(r.address, j) {
-                self.fault(
+                self.fault_on(
                     format!("{rp}.address"),
                     format!("{} is already {p}.reals[{first}]", r.address),
+                    vec![format!("{p}.reals[{first}].address")],
                 );
             }
             self.range(format!("{rp}.weight"), r.weight, &WEIGHT_RANGE);
@@ -268,25 +352,27 @@ impl Validator {
                     IpAddr::V6(_) => (tunnel.and_then(|t| t.source_v6).is_some(), "source_v6"),
                 };
                 if !has_source {
-                    self.fault(
+                    self.fault_on(
                         format!("{rp}.method"),
                         format!(
                             "{} needs global.tunnel.{key}, the outer source address of the \
                              tunnel",
                             r.method
                         ),
+                        vec![format!("global.tunnel.{key}"), format!("{rp}.address")],
                     );
                 }
             }
         }
         if s.reals.len() >= config.global.ring_size as usize {
-            self.fault(
+            self.fault_on(
                 format!("{p}.reals"),
                 format!(
                     "{} reals do not fit a Maglev table of {} entries (global.ring_size)",
                     s.reals.len(),
                     config.global.ring_size
                 ),
+                vec!["global.ring_size".into()],
             );
         }
 
@@ -322,18 +408,30 @@ impl Validator {
             let chose_type = r.check.as_ref().is_some_and(|c| c.kind.is_some());
             for field in missing(&merged, s.port) {
                 if chose_type {
-                    self.missing_fault(&real_path, field, &merged, s.port);
+                    let deps = missing_deps(i, Some(j), field);
+                    self.missing_fault(&real_path, field, &merged, s.port, deps);
                 } else {
                     svc_missing.insert(field);
                 }
             }
         }
         for field in svc_missing {
-            self.missing_fault(&svc_path, field, &svc_check, s.port);
+            let mut deps = missing_deps(i, None, field);
+            for j in 0..s.reals.len() {
+                deps.extend(missing_deps(i, Some(j), field));
+            }
+            self.missing_fault(&svc_path, field, &svc_check, s.port, deps);
         }
     }
 
-    fn missing_fault(&mut self, path: &str, field: &'static str, check: &Check, port: u16) {
+    fn missing_fault(
+        &mut self,
+        path: &str,
+        field: &'static str,
+        check: &Check,
+        port: u16,
+        deps: Vec<String>,
+    ) {
         let kind = check.effective_kind();
         let message = if field == "port" {
             format!(
@@ -343,7 +441,7 @@ impl Validator {
         } else {
             format!("required for type {kind}")
         };
-        self.fault(format!("{path}.{field}"), message);
+        self.fault_on(format!("{path}.{field}"), message, deps);
     }
 
     /// The fields a check block sets itself. `merged` is the block merged over what it
@@ -360,6 +458,12 @@ impl Validator {
         }
         let interval = own.interval.unwrap_or(inherited.interval);
         let timeout = own.timeout.unwrap_or(inherited.timeout);
+        let timing_deps = vec![
+            format!("{path}.interval"),
+            format!("{path}.timeout"),
+            format!("{}.interval", inherited.interval_from),
+            format!("{}.timeout", inherited.timeout_from),
+        ];
         if timeout > interval {
             if own.timeout.is_some() {
                 let from = if own.interval.is_some() {
@@ -367,16 +471,17 @@ impl Validator {
                 } else {
                     format!(" (from {})", inherited.interval_from)
                 };
-                self.fault(
+                self.fault_on(
                     format!("{path}.timeout"),
                     format!(
                         "{} is longer than the interval {}{from}",
                         fmt_duration(timeout),
                         fmt_duration(interval)
                     ),
+                    timing_deps,
                 );
             } else if own.interval.is_some() {
-                self.fault(
+                self.fault_on(
                     format!("{path}.interval"),
                     format!(
                         "{} is shorter than the timeout {} (from {})",
@@ -384,6 +489,7 @@ impl Validator {
                         fmt_duration(timeout),
                         inherited.timeout_from
                     ),
+                    timing_deps,
                 );
             }
         }
@@ -397,9 +503,10 @@ impl Validator {
         // Fields of other types.
         for field in own.specific_fields() {
             if !kind.takes(field) {
-                self.fault(
+                self.fault_on(
                     format!("{path}.{field}"),
                     format!("{} (the check's type is {kind})", only_valid_for(field)),
+                    type_deps(path),
                 );
             }
         }
@@ -416,7 +523,10 @@ impl Validator {
         {
             self.fault(
                 format!("{path}.request"),
-                format!("{req:?} is not a path: it must start with '/' and hold no blanks"),
+                format!(
+                    "{} is not a path: it must start with '/' and hold no blanks",
+                    quoted(req)
+                ),
             );
         }
         if let Some(re) = &own.receive
@@ -424,7 +534,7 @@ impl Validator {
         {
             self.fault(
                 format!("{path}.receive"),
-                format!("{re:?} is not a valid regex: {}", regex_reason(&e)),
+                format!("{} is not a valid regex: {}", quoted(re), regex_reason(&e)),
             );
         }
         if (own.receive.is_some() || own.http_method.is_some())
@@ -432,9 +542,13 @@ impl Validator {
             && merged.receive.is_some()
             && kind.takes("receive")
         {
-            self.fault(
+            let mut deps = type_deps(path);
+            deps.extend(check_levels(path).map(|l| format!("{l}.http_method")));
+            deps.extend(check_levels(path).map(|l| format!("{l}.receive")));
+            self.fault_on(
                 format!("{path}.receive"),
                 "a HEAD request has no body to match: drop receive or use GET",
+                deps,
             );
         }
         if let Some(host) = &own.virtualhost
@@ -442,7 +556,7 @@ impl Validator {
         {
             self.fault(
                 format!("{path}.virtualhost"),
-                format!("{host:?} is not a host name"),
+                format!("{} is not a host name", quoted(host)),
             );
         }
         if let Some(codes) = &own.expect_status {
@@ -474,13 +588,18 @@ impl Validator {
         let mut names = HashMap::new();
         for (i, s) in config.services.iter().enumerate() {
             if let Some(first) = endpoints.insert((s.vip, s.port, s.protocol), i) {
-                self.fault(
-                    format!("services[{i}]"),
-                    format!(
-                        "same vip, port and protocol as services[{first}] ({})",
-                        s.endpoint()
+                let mut deps = endpoint_deps(i);
+                deps.extend(endpoint_deps(first));
+                self.findings.push(Finding {
+                    fault: Fault::new(
+                        format!("services[{i}]"),
+                        format!(
+                            "same vip, port and protocol as services[{first}] ({})",
+                            s.endpoint()
+                        ),
                     ),
-                );
+                    deps,
+                });
                 continue;
             }
             // An explicit name may also collide with another service's default name.
@@ -491,9 +610,17 @@ impl Validator {
                 } else {
                     format!("services[{first}].name")
                 };
-                self.fault(
+                let mut deps = endpoint_deps(i);
+                deps.extend(endpoint_deps(first));
+                deps.push(format!("services[{i}].name"));
+                deps.push(format!("services[{first}].name"));
+                self.fault_on(
                     path,
-                    format!("{name:?} is the name of both services[{first}] and services[{i}]"),
+                    format!(
+                        "{} is the name of both services[{first}] and services[{i}]",
+                        quoted(&name)
+                    ),
+                    deps,
                 );
             }
         }
@@ -530,6 +657,47 @@ impl Timing {
         }
         t
     }
+}
+
+/// What a service's address and port rest on (duplicates, default names).
+fn endpoint_deps(i: usize) -> Vec<String> {
+    ["vip", "port", "protocol"]
+        .iter()
+        .map(|k| format!("services[{i}].{k}"))
+        .collect()
+}
+
+/// The check blocks whose fields merge into the check at `path`: a real's check
+/// (`services[0].reals[1].check`) merges over its service's (`services[0].check`).
+fn check_levels(path: &str) -> impl Iterator<Item = String> {
+    let service = path.split(".reals[").next().unwrap_or(path);
+    let service_check = if service.ends_with(".check") {
+        service.to_owned()
+    } else {
+        format!("{service}.check")
+    };
+    let own = path.to_owned();
+    std::iter::once(own.clone()).chain((service_check != own).then_some(service_check))
+}
+
+/// What the type of the check at `path` rests on.
+fn type_deps(path: &str) -> Vec<String> {
+    check_levels(path).map(|l| format!("{l}.type")).collect()
+}
+
+/// What a "required" fault of `field` for service `i` (and real `j`) rests on: the service's
+/// port, the check types, and the field itself at each level.
+fn missing_deps(i: usize, j: Option<usize>, field: &str) -> Vec<String> {
+    let path = match j {
+        Some(j) => format!("services[{i}].reals[{j}].check"),
+        None => format!("services[{i}].check"),
+    };
+    let mut deps = vec![format!("services[{i}].port")];
+    for level in check_levels(&path) {
+        deps.push(format!("{level}.type"));
+        deps.push(format!("{level}.{field}"));
+    }
+    deps
 }
 
 /// The fields a merged check needs and lacks.
@@ -574,6 +742,24 @@ fn family_mismatch(addr: IpAddr, vip: IpAddr) -> Option<String> {
     let family = |a: IpAddr| if a.is_ipv4() { "IPv4" } else { "IPv6" };
     (addr.is_ipv4() != vip.is_ipv4())
         .then(|| format!("is {} but the vip {vip} is {}", family(addr), family(vip)))
+}
+
+/// Why `addr` cannot be a real or a fallback, which must be other hosts.
+fn not_another_host(addr: IpAddr) -> Option<&'static str> {
+    unusable(addr).or_else(|| {
+        addr.is_loopback()
+            .then_some("is a loopback address: a real or fallback must be another host")
+    })
+}
+
+const IS_THE_VIP: &str = "is the service's vip: a real or fallback must be another host";
+
+/// Whether `name` can be an interface name (besides its length).
+pub fn is_interface_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name
+            .chars()
+            .any(|c| c == '/' || c.is_whitespace() || c.is_control())
 }
 
 fn unusable(addr: IpAddr) -> Option<&'static str> {
@@ -629,6 +815,18 @@ mod tests {
         assert!(!is_prime(65536));
         assert!(!is_prime(1_048_575));
         assert_eq!(neighbour_primes(65536), (65521, 65537));
+    }
+
+    #[test]
+    fn check_levels_of_a_real_include_its_service() {
+        let levels: Vec<String> = check_levels("services[2].reals[1].check").collect();
+        assert_eq!(levels, ["services[2].reals[1].check", "services[2].check"]);
+        let levels: Vec<String> = check_levels("services[2].check").collect();
+        assert_eq!(levels, ["services[2].check"]);
+        assert!(is_within("services[1].vip", "services[1]"));
+        assert!(!is_within("services[10].vip", "services[1]"));
+        assert!(is_within("global.interfaces[0]", "global.interfaces"));
+        assert!(is_within("anything", ""));
     }
 
     #[test]
