@@ -50,13 +50,12 @@ pub type RealKey = (ServiceRef, IpAddr);
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     /// The configuration file.
-    #[error("loading config {}: {source}", path.display())]
+    #[error("loading config {}: {error}", path.display())]
     Config {
         /// The file.
         path: PathBuf,
-        /// What is wrong.
-        #[source]
-        source: config::ConfigError,
+        /// What is wrong (in the message, not a `source()`: it would be printed twice).
+        error: config::ConfigError,
     },
     /// Loading or attaching the program.
     #[error(transparent)]
@@ -544,9 +543,9 @@ fn preflight(cfg: &Config) -> Result<(), DaemonError> {
 
 async fn main_loop(config_path: &Path) -> Result<(), DaemonError> {
     let load = |p: &Path| {
-        config::load(p).map_err(|source| DaemonError::Config {
+        config::load(p).map_err(|error| DaemonError::Config {
             path: p.to_owned(),
-            source,
+            error,
         })
     };
     let mtime = file_mtime(config_path);
@@ -862,7 +861,7 @@ impl Daemon {
 
     async fn tick(&mut self) {
         self.ticks += 1;
-        if file_mtime(&self.path) != self.mtime {
+        if self.desired.global.watch_config && file_mtime(&self.path) != self.mtime {
             let _ = self.reload("the file changed").await;
         }
         let maint = maintenance(

@@ -37,10 +37,6 @@ pub struct Import {
     pub config: Config,
     /// What was changed, guessed, defaulted or left out, in line order.
     pub warnings: Vec<Warning>,
-    /// `autoreload = yes`: lvs is to re-read the file when it changes (`global.watch_config`).
-    // TODO(watch_config): once `Global::watch_config` is in model.rs, set it in `build` and
-    // drop this field and the splice in `Import::to_yaml`.
-    pub watch_config: bool,
 }
 
 /// Something of the ldirectord file that lvs does not do the same way.
@@ -201,18 +197,9 @@ impl Import {
         text
     }
 
-    /// The configuration as YAML, with `global.watch_config: true` for `autoreload = yes`.
+    /// The configuration as YAML.
     pub fn to_yaml(&self) -> String {
-        let yaml = self.config.to_yaml();
-        if !self.watch_config {
-            return yaml;
-        }
-        // TODO(watch_config): the model gets `global.watch_config` in another branch; until
-        // it is there, the key is written into the text (so this YAML does not parse yet).
-        match yaml.split_once("global:\n") {
-            Some((head, rest)) => format!("{head}global:\n  watch_config: true\n{rest}"),
-            None => yaml,
-        }
+        self.config.to_yaml()
     }
 }
 
@@ -704,6 +691,8 @@ impl Parser<'_> {
     fn build(mut self) -> Result<Import, ConfigError> {
         let mut global = Global::new(vec!["eth0".into()]);
         global.tunnel = self.tunnel.clone();
+        // `autoreload = yes`: re-read the file when it changes.
+        global.watch_config = self.autoreload;
         self.warn(
             0,
             "ldirectord has no equivalent of global.interfaces: set to [eth0]; set it to the \
@@ -810,7 +799,6 @@ impl Parser<'_> {
             Ok(Import {
                 config,
                 warnings: self.warnings,
-                watch_config: self.autoreload,
             })
         } else {
             Err(ConfigError::Invalid(

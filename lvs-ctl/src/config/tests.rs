@@ -1081,7 +1081,7 @@ services:
             "line 34: scheduler rr is imported as weighted maglev: rr gives new connections to the reals in turn, whatever their weights; maglev spreads connections by a hash of the flow, in proportion to the weights (give the reals equal weights for rr's even spread)",
         ]
     );
-    assert!(import.watch_config, "autoreload=yes");
+    assert!(import.config.global.watch_config, "autoreload=yes");
 }
 
 #[test]

@@ -438,23 +438,16 @@ fn autoreload_becomes_watch_config() {
         ("", false),
     ] {
         let import = import(&format!("{setting}{body}"));
-        assert_eq!(import.watch_config, watch, "{setting:?}");
+        assert_eq!(import.config.global.watch_config, watch, "{setting:?}");
         assert!(
             !messages(&import).iter().any(|m| m.contains("autoreload")),
             "{setting:?}: {:?}",
             import.warnings
         );
         let yaml = import.to_yaml();
-        assert_eq!(
-            yaml.contains("global:\n  watch_config: true\n  interfaces:"),
-            watch,
-            "{yaml}"
-        );
-        // TODO(watch_config): when model.rs has `global.watch_config`, parse `yaml` back
-        // (`crate::config::parse`) and check the field: today the model rejects the key.
-        if !watch {
-            assert_eq!(yaml, import.config.to_yaml());
-        }
+        assert_eq!(yaml.contains("watch_config: true"), watch, "{yaml}");
+        let back = crate::config::parse(&yaml).expect("the imported YAML loads");
+        assert_eq!(back.global.watch_config, watch, "{yaml}");
     }
     match Import::ldirectord(&format!("autoreload=sometimes\n{body}"), None, &no_route) {
         Err(ConfigError::Syntax {
