@@ -1052,6 +1052,7 @@ fn debian_sample_imports() {
     let expected = parse(
         "global:
   interfaces: [eth0]
+  watch_config: true
   check_defaults: {interval: 1s, timeout: 1s, fall: 1, rise: 1}
 services:
   - name: Web Site
