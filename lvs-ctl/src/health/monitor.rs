@@ -263,7 +263,7 @@ async fn run<K: CheckId>(
     // A probe that overruns the interval pushes the schedule back rather than firing a burst.
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
-        let out = tokio::select! {
+        let (mut s, out) = tokio::select! {
             _ = ticks.tick() => {
                 let started = Instant::now();
                 // Boxed: the probe's future (HTTP and TLS state) exists only while it runs,
@@ -281,7 +281,7 @@ async fn run<K: CheckId>(
                 // The words only when someone reads them: a failure, or a change of state.
                 let cause = (result.is_err() || changed.is_some()).then(|| prober.cause(&result));
                 s.last_error = result.as_ref().err().and(cause.clone());
-                match changed.zip(cause) {
+                let out: Vec<Event<K>> = match changed.zip(cause) {
                     None => Vec::new(),
                     Some((state, cause)) => {
                         s.since = now;
@@ -296,25 +296,44 @@ async fn run<K: CheckId>(
                             })
                             .collect()
                     }
-                }
+                };
+                (s, out)
             }
             () = wake.notified() => {
                 let now = SystemTime::now();
                 let mut s = lock(&shared);
                 let up = s.tracker.state() == State::Up;
                 let cause = s.last_change.clone();
-                s.subscribers
+                let out: Vec<Event<K>> = s.subscribers
                     .iter_mut()
                     .filter(|(_, told)| !**told)
                     .map(|(id, told)| {
                         *told = true;
                         Event { id: id.clone(), target: prober.target(), up, cause: cause.clone(), at: now }
                     })
-                    .collect()
+                    .collect();
+                (s, out)
             }
         };
+        // The events go into the channel while the lock is held, and the state is published
+        // under the same lock: whoever reads `status()` after taking its events sees their
+        // state, and never a state whose event is not queued yet. A full channel (the
+        // receiver is behind) is waited for without the lock; the state is published after.
+        let mut later = Vec::new();
         for event in out {
-            // A monitor whose receiver is gone keeps checking for status(); nothing to send to.
+            match events.try_send(event) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(event)) => later.push(event),
+                // A monitor whose receiver is gone keeps checking for status().
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        }
+        if later.is_empty() {
+            s.published = s.tracker.state();
+            continue;
+        }
+        drop(s);
+        for event in later {
             let _ = events.send(event).await;
         }
         let mut s = lock(&shared);
