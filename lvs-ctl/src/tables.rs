@@ -280,9 +280,14 @@ impl Tables {
             found.push(format!("service {} not written by this daemon", key.vip()));
             dp.remove_service(key)?;
         }
+        let vips: BTreeMap<(IpAddr, u8), u32> = dp
+            .vips()
+            .into_iter()
+            .map(|(k, n)| ((lvs_common::bytes_addr(&k.addr, k.family), k.family), n))
+            .collect();
         for (vip, n) in &self.vips {
             let key = VipKey::new(*vip);
-            if dp.vips().iter().find(|(k, _)| *k == key).map(|(_, c)| *c) != Some(*n) {
+            if vips.get(&(*vip, key.family)) != Some(n) {
                 found.push(format!("VIP {vip} entry changed"));
                 dp.set_vip(&key, *n)?;
             }
