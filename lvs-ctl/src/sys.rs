@@ -259,13 +259,7 @@ impl RingMap {
                 ..Default::default()
             },
         )?);
-        let mut info = MapInfo::default();
-        let mut attr = InfoAttr {
-            bpf_fd: fd.as_raw_fd() as u32,
-            info_len: std::mem::size_of::<MapInfo>() as u32,
-            info: &mut info as *mut MapInfo as u64,
-        };
-        bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+        let info: MapInfo = obj_info(fd.as_fd())?;
         let map = Mapping::new(fd.as_fd(), info.max_entries as usize)?;
         Ok(Some(RingMap {
             fd,
@@ -346,14 +340,7 @@ struct LinkInfo {
 
 /// The program id and interface of the XDP link pinned at `path` (ifindex 0: detached).
 pub fn xdp_link(path: &Path) -> io::Result<(u32, u32)> {
-    let fd = obj_get(path)?;
-    let mut info = LinkInfo::default();
-    let mut attr = InfoAttr {
-        bpf_fd: fd.as_raw_fd() as u32,
-        info_len: std::mem::size_of::<LinkInfo>() as u32,
-        info: &mut info as *mut LinkInfo as u64,
-    };
-    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    let info: LinkInfo = obj_info(obj_get(path)?.as_fd())?;
     Ok((info.prog_id, info.ifindex))
 }
 
@@ -365,14 +352,19 @@ pub fn pinned_map_id(path: &Path) -> io::Result<u32> {
 
 /// The id of the BPF map `fd`.
 pub fn map_id(fd: BorrowedFd<'_>) -> io::Result<u32> {
-    let mut info = MapInfo::default();
+    obj_info::<MapInfo>(fd).map(|i| i.id)
+}
+
+/// `BPF_OBJ_GET_INFO_BY_FD` into `T`, the head of the object's `bpf_*_info` struct.
+fn obj_info<T: Default>(fd: BorrowedFd<'_>) -> io::Result<T> {
+    let mut info = T::default();
     let mut attr = InfoAttr {
         bpf_fd: fd.as_raw_fd() as u32,
-        info_len: std::mem::size_of::<MapInfo>() as u32,
-        info: &mut info as *mut MapInfo as u64,
+        info_len: std::mem::size_of::<T>() as u32,
+        info: &mut info as *mut T as u64,
     };
     bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
-    Ok(info.id)
+    Ok(info)
 }
 
 /// An exclusive `flock` on a directory, held while the returned descriptor lives (closed on

@@ -61,13 +61,13 @@ pub enum ConfigError {
         message: String,
     },
     /// A [`Config`] that breaks rules; every fault found.
-    #[error("{}", DisplayFaults(.0))]
+    #[error("{}", Lines(.0))]
     Invalid(Vec<Fault>),
     /// A file (or text) that does not read or breaks rules: every fault found, with its
     /// line, in line order: one `line 12: path: message` a line (the caller names the file, as
     /// the daemon's "loading config FILE: ..." does; [`Located::in_file`] gives the
     /// `file:line:` form of `lvs-ctl check`).
-    #[error("{}", DisplayLocated(faults))]
+    #[error("{}", Lines(faults))]
     Faults {
         /// The file, when read from one.
         file: Option<PathBuf>,
@@ -76,23 +76,10 @@ pub enum ConfigError {
     },
 }
 
-struct DisplayFaults<'a>(&'a [Fault]);
+/// Faults one per line.
+struct Lines<'a, T>(&'a [T]);
 
-impl fmt::Display for DisplayFaults<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        for (i, fault) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{fault}")?;
-        }
-        Ok(())
-    }
-}
-
-struct DisplayLocated<'a>(&'a [Located]);
-
-impl fmt::Display for DisplayLocated<'_> {
+impl<T: fmt::Display> fmt::Display for Lines<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         for (i, fault) in self.0.iter().enumerate() {
             if i > 0 {
