@@ -135,7 +135,12 @@ pub struct Tables {
     generations: Vec<u32>,
     /// Services per VIP address, as written to the VIP map.
     vips: BTreeMap<IpAddr, u32>,
+    /// Where [`Tables::repair`] goes on reading live tables back.
+    ring_cursor: usize,
 }
+
+/// Live Maglev tables one [`Tables::repair`] reads back and compares.
+const RINGS_PER_REPAIR: usize = 64;
 
 impl Default for Tables {
     fn default() -> Self {
@@ -145,6 +150,7 @@ impl Default for Tables {
             free_reals: (1..MAX_REALS).collect(),
             generations: vec![0; MAX_REALS as usize],
             vips: BTreeMap::new(),
+            ring_cursor: 0,
         }
     }
 }
@@ -232,7 +238,8 @@ impl Tables {
     }
 
     /// Compares the maps with what this writer wrote and puts back every difference; returns
-    /// what it found (empty: the maps are as written). A service, real, VIP or filter entry
+    /// what it found (empty: the maps are as written). Entries are all compared every call,
+    /// live tables [`RINGS_PER_REPAIR`] services at a time. A service, real, VIP or filter entry
     /// that someone else changed or removed is written again at once; a live Maglev table that
     /// differs from the one written is replaced make-before-break at the next
     /// [`Tables::apply`] (it is forgotten here), as are services or reals that appeared
@@ -240,7 +247,12 @@ impl Tables {
     pub fn repair(&mut self, dp: &mut Dataplane) -> Result<Vec<String>, ApplyError> {
         let mut found = Vec::new();
         let in_map: BTreeMap<ServiceKey, Service> = dp.services().into_iter().collect();
-        for (key, applied) in &mut self.services {
+        // The live tables are read back a few services per call, in turn: reading one is a
+        // pass over its slots (65537 by default).
+        let n = self.services.len().max(1);
+        let first = self.ring_cursor % n;
+        self.ring_cursor = (first + RINGS_PER_REPAIR) % n;
+        for (i, (key, applied)) in self.services.iter_mut().enumerate() {
             let Some(ring) = applied.ring else { continue };
             let want = Service {
                 id: applied.id,
@@ -263,7 +275,8 @@ impl Tables {
                     dp.set_real(*index, written)?;
                 }
             }
-            if let Some(hash) = applied.table_hash {
+            let turn = (i + n - first) % n < RINGS_PER_REPAIR;
+            if let Some(hash) = applied.table_hash.filter(|_| turn) {
                 let live = dp.read_ring(ring)?;
                 let same = live
                     .as_ref()

@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use lvs_ctl::dataplane::{Dataplane, LoadOptions};
 use lvs_tests::{lab::DrLab, unique};
 use std::{
     path::Path,
@@ -257,4 +258,47 @@ fn a_reload_keeps_a_drain() {
         !d.where_do_they_go(&new, "after-reload").contains(&1),
         "no new flow on the drained real"
     );
+}
+
+#[test]
+fn maps_written_by_someone_else_are_put_back() {
+    let d = DaemonLab::new("mwr", 2, 2);
+    let flows = d.flows(16);
+    let placed = d.where_do_they_go(&flows, "before");
+    let before = snapshot(&d.pins.0);
+    let table = |s: &Snapshot| s.services[0].2.clone().expect("a live table");
+    {
+        // Someone else's handle on the pins: the live table emptied, a real's MAC changed.
+        let mut dp = Dataplane::load(&LoadOptions::new(&d.pins.0)).expect("open the pins");
+        let (_, svc) = dp.services()[0];
+        dp.write_ring(svc.ring, &vec![0; svc.ring_size as usize])
+            .expect("empty the live table");
+        let (index, mut real) = before.reals[0];
+        real.dst_mac = [0x02, 0, 0, 0, 0, 0x66];
+        dp.set_real(index, &real).expect("change a real");
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = snapshot(&d.pins.0);
+        if now.reals == before.reals && table(&now)[..] == table(&before)[..] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not repaired within 20 s\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = d.ctl(&["list", "-o", "json"]);
+    let l: lvs_ctl::api::Listing = serde_json::from_slice(&out.stdout).expect("listing");
+    let what: Vec<&str> = l.repairs.iter().map(|r| r.what.as_str()).collect();
+    assert!(
+        what.iter().any(|w| w.contains("Maglev table"))
+            && what.iter().any(|w| w.contains("changed")),
+        "{what:?}"
+    );
+    // New flows are scheduled again, old ones stayed on their reals.
+    assert_eq!(d.where_do_they_go(&flows, "after"), placed);
+    d.where_do_they_go(&d.flows(16), "new");
 }
