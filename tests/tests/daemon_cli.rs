@@ -43,12 +43,22 @@ fn check_validates_without_a_daemon_and_names_every_fault() {
     let (ok, out, _) = run(&["check", &format!("{TESTDATA}/config/minimal.yaml")]);
     assert!(ok);
     assert!(out.contains("valid"), "{out}");
-    let (ok, _, err) = run(&["check", &format!("{TESTDATA}/config/many-faults.yaml")]);
+    let file = format!("{TESTDATA}/config/many-faults.yaml");
+    let (ok, _, err) = run(&["check", &file]);
     assert!(!ok);
-    assert!(err.starts_with("lvs-ctl: checking "), "{err}");
+    // One `FILE:LINE: path: message` line per fault, then the count.
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(lines.len() > 2, "every fault on its own line: {err}");
     assert!(
-        err.lines().count() > 2,
-        "every fault on its own line: {err}"
+        lines[..lines.len() - 1]
+            .iter()
+            .all(|l| l.starts_with(&format!("{file}:"))),
+        "{err}"
+    );
+    assert!(
+        lines[lines.len() - 1].starts_with("lvs-ctl: ")
+            && lines[lines.len() - 1].ends_with(&format!("not valid: {} faults", lines.len() - 1)),
+        "{err}"
     );
 }
 
