@@ -457,6 +457,8 @@ pub fn edit(
 struct Daemon {
     path: PathBuf,
     mtime: Option<SystemTime>,
+    /// The file as last read; `desired` is it plus the run-time changes since.
+    file: Config,
     desired: Config,
     rt: RunState,
     dp: Dataplane,
@@ -585,6 +587,7 @@ async fn main_loop(config_path: &Path) -> Result<(), DaemonError> {
     let mut d = Daemon {
         path: config_path.to_owned(),
         mtime,
+        file: desired.clone(),
         desired,
         rt,
         dp,
@@ -1077,7 +1080,22 @@ impl Daemon {
                 return Response::Error { message };
             }
         }
-        let old = std::mem::replace(&mut self.desired, next);
+        // Run-time changes are state, not configuration: they stay where the file did not
+        // change what they changed.
+        let merged = config::merge::reload(&self.file, &self.desired, &next);
+        if let Err(e) = merged.validate() {
+            let message = format!(
+                "reload ({why}) rejected, running state unchanged: {} with the run-time changes \
+                 kept: {e}",
+                self.path.display()
+            );
+            log::error!("{message}");
+            return Response::Error {
+                message: message.replace('\n', "; "),
+            };
+        }
+        let old_file = std::mem::replace(&mut self.file, next);
+        let old = std::mem::replace(&mut self.desired, merged);
         // Drains are run-time state, not configuration: they stay for the reals the file
         // still has.
         let old_drained = self.rt.drained.clone();
@@ -1094,6 +1112,7 @@ impl Daemon {
         );
         self.resolve_new().await;
         if let Err(e) = self.reconcile(&format!("reload ({why})")) {
+            self.file = old_file;
             self.desired = old;
             self.rt.drained = old_drained;
             self.apply_or_log("restoring after a failed reload");

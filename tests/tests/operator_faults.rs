@@ -240,10 +240,12 @@ fn unload_refuses_under_a_running_daemon_and_a_forced_one_is_repaired() {
 }
 
 #[test]
-fn a_reload_keeps_a_drain() {
+fn a_reload_keeps_a_drain_and_run_time_edits() {
     let d = DaemonLab::new("rdr", 2, 2);
+    let r1 = d.lab.reals[0].addr4.to_string();
     let r2 = d.lab.reals[1].addr4.to_string();
     d.ok(&["real", "drain", SERVICE, &r2]);
+    d.ok(&["real", "edit", SERVICE, &r1, "--weight", "3"]);
     d.ok(&["reload"]);
     let out = d.ctl(&["list", "-o", "json"]);
     let l: lvs_ctl::api::Listing = serde_json::from_slice(&out.stdout).expect("listing");
@@ -253,6 +255,15 @@ fn a_reload_keeps_a_drain() {
         .find(|r| r.address.to_string() == r2)
         .expect("the drained real");
     assert!(real.drained && real.weight == 0, "still drained: {real:?}");
+    let edited = l.services[0]
+        .reals
+        .iter()
+        .find(|r| r.address.to_string() == r1)
+        .expect("the edited real");
+    assert_eq!(
+        edited.configured_weight, 3,
+        "the file did not touch it: {edited:?}"
+    );
     let new = d.flows(32);
     assert!(
         !d.where_do_they_go(&new, "after-reload").contains(&1),

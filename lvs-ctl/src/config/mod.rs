@@ -21,6 +21,7 @@
 pub mod duration;
 mod host;
 mod ldirectord;
+pub mod merge;
 mod model;
 mod read;
 mod validate;
