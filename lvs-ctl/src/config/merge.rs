@@ -107,9 +107,9 @@ mod tests {
         // The same file again: nothing changes.
         assert_eq!(reload(&file, &running, &file), running);
         // The file adds a real and a service: those come, the edits stay.
-        let next = cfg(&format!(
-            "  - {{vip: 198.18.0.10, port: 80, reals: [{{address: 198.18.1.2}}, {{address: 198.18.1.3}}, {{address: 198.18.1.4}}]}}\n  - {{vip: 198.18.0.12, port: 80, reals: [{{address: 198.18.1.7}}]}}\n"
-        ));
+        let next = cfg(
+            "  - {vip: 198.18.0.10, port: 80, reals: [{address: 198.18.1.2}, {address: 198.18.1.3}, {address: 198.18.1.4}]}\n  - {vip: 198.18.0.12, port: 80, reals: [{address: 198.18.1.7}]}\n",
+        );
         let merged = reload(&file, &running, &next);
         let web = &merged.services[0];
         assert_eq!(
