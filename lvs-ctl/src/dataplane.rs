@@ -646,7 +646,9 @@ impl PinLock {
         let Ok(now) = fs::metadata(pin_dir) else {
             return false;
         };
-        let ours = fs::File::from(self.fd.try_clone().expect("dup the lock descriptor"));
+        let Ok(ours) = self.fd.try_clone().map(fs::File::from) else {
+            return false;
+        };
         ours.metadata()
             .is_ok_and(|m| (m.dev(), m.ino()) == (now.dev(), now.ino()))
     }

@@ -147,16 +147,16 @@ fn reply6(ctx: &XdpContext, mtu: u32) -> Result<Action, Reason> {
         client[i] = head[ETH_LEN + 8 + i];
         i += 1;
     }
-    if !unicast6(&client) || !unicast_mac(client_mac) {
+    // A packet shorter than the quote cannot be too big for a link of IPv6's minimum MTU.
+    if !unicast6(&client) || !unicast_mac(client_mac) || ctx.data_end() - ctx.data() < TOTAL - GROW
+    {
         return Err(Reason::DropTooBig);
     }
     // SAFETY: helper call; every access below is checked again.
     if unsafe { bpf_xdp_adjust_head(ctx.ctx, -(GROW as i32)) } != 0 {
         return Err(Reason::DropEncapFailed);
     }
-    // SAFETY: a whole frame of TOTAL bytes, bounds checked by reframe's ptr_at. A packet
-    // shorter than the quote cannot be too big for a link of IPv6's minimum MTU: reframe
-    // refuses it and it is dropped.
+    // SAFETY: a whole frame of TOTAL bytes, bounds checked by reframe's ptr_at.
     let frame = unsafe { &mut *reframe::<TOTAL>(ctx, client_mac, our_mac, [0x86, 0xdd])? };
     let payload = (ICMP_LEN + QUOTE6) as u16;
     let ip = ETH_LEN;
