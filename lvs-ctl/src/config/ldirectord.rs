@@ -950,14 +950,7 @@ impl Parser<'_> {
                 }
             }
             if let Some((source, _)) = chosen {
-                let tunnel = config.global.tunnel.get_or_insert(Tunnel {
-                    source_v4: None,
-                    source_v6: None,
-                    gue_port: DEFAULT_GUE_PORT,
-                    vary_bits_v4: 0,
-                    vary_bits_v6: 0,
-                    ttl: lvs_common::DEFAULT_TUNNEL_TTL,
-                });
+                let tunnel = config.global.tunnel.get_or_insert_with(Tunnel::default);
                 match source {
                     IpAddr::V4(a) => tunnel.source_v4 = Some(a),
                     IpAddr::V6(a) => tunnel.source_v6 = Some(a),

@@ -167,6 +167,20 @@ pub struct Tunnel {
     pub ttl: u8,
 }
 
+impl Default for Tunnel {
+    /// No sources, GUE to 6080, no varied bits, TTL 64: what an empty `tunnel:` section reads as.
+    fn default() -> Self {
+        Tunnel {
+            source_v4: None,
+            source_v6: None,
+            gue_port: default_gue_port(),
+            vary_bits_v4: 0,
+            vary_bits_v6: 0,
+            ttl: default_tunnel_ttl(),
+        }
+    }
+}
+
 fn default_tunnel_ttl() -> u8 {
     lvs_common::DEFAULT_TUNNEL_TTL
 }

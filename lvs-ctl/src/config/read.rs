@@ -545,14 +545,7 @@ impl Reader {
 
     fn tunnel(&mut self, node: &Node, at: Mark) -> Option<Tunnel> {
         let f = self.fields(node, "global.tunnel", at, &TUNNEL)?;
-        let mut t = Tunnel {
-            source_v4: None,
-            source_v6: None,
-            gue_port: DEFAULT_GUE_PORT,
-            vary_bits_v4: 0,
-            vary_bits_v6: 0,
-            ttl: lvs_common::DEFAULT_TUNNEL_TTL,
-        };
+        let mut t = Tunnel::default();
         if let Some(n) = f.value("source_v4") {
             t.source_v4 = self.address::<Ipv4Addr>(n, &f.path("source_v4"), "an IPv4 address");
         }
