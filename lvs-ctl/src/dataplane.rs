@@ -354,25 +354,16 @@ impl Dataplane {
     pub fn register_iface(&mut self, iface: &str) -> Result<()> {
         let (ifindex, mac) =
             sys::link_address(iface).map_err(io_err(format!("looking up interface {iface}")))?;
-        self.set_iface(ifindex, mac).map_err(|e| match e {
-            Error::IfaceSlot {
-                ifindex,
-                other,
-                slot,
-                ..
-            } => Error::IfaceSlot {
-                iface: iface.to_owned(),
-                ifindex,
-                other,
-                slot,
-            },
-            e => e,
-        })
+        self.enter_iface(iface, ifindex, mac)
     }
 
     /// Frames that come in on interface `ifindex` are the director's when addressed to `mac`.
     /// An interface whose slot another one holds is an error, never a silent replacement.
     pub fn set_iface(&mut self, ifindex: u32, mac: [u8; 6]) -> Result<()> {
+        self.enter_iface(&format!("#{ifindex}"), ifindex, mac)
+    }
+
+    fn enter_iface(&mut self, iface: &str, ifindex: u32, mac: [u8; 6]) -> Result<()> {
         let slot = iface_slot(ifindex);
         let now = self
             .ifaces
@@ -380,7 +371,7 @@ impl Dataplane {
             .map_err(map_err("reading the interface table"))?;
         if now.ifindex != 0 && now.ifindex != ifindex {
             return Err(Error::IfaceSlot {
-                iface: format!("#{ifindex}"),
+                iface: iface.to_owned(),
                 ifindex,
                 other: now.ifindex,
                 slot,

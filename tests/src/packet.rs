@@ -10,6 +10,24 @@ use std::net::{IpAddr, SocketAddr};
 pub const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 pub const DIRECTOR_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xd1];
 
+/// The next hop's MAC towards the tunnelled reals of the packet tests.
+pub const NEXT_HOP: [u8; 6] = [0x02, 0, 0, 0, 0x20, 0x01];
+
+/// A tunnel real (`method` IPIP or GUE, GUE to `port`) reached through [`NEXT_HOP`], egress on
+/// the ingress interface.
+pub fn tunnel_real(addr: &str, method: u8, port: u16) -> lvs_ctl::tables::RealSpec {
+    lvs_ctl::tables::RealSpec {
+        addr: ip(addr),
+        weight: 1,
+        method,
+        dst_mac: NEXT_HOP,
+        src_mac: DIRECTOR_MAC,
+        ifindex: 0,
+        tunnel_port: port,
+        active: true,
+    }
+}
+
 /// The MAC the tests give real number `i`.
 pub const fn real_mac(i: u8) -> [u8; 6] {
     [0x02, 0, 0, 0, 0x10, i]

@@ -68,8 +68,6 @@ const ICMP: u8 = 1;
 const ICMPV6: u8 = 58;
 const XDP_ABORTED: u32 = 0;
 
-/// Next hop towards the tunnelled reals.
-const NEXT_HOP: [u8; 6] = [0x02, 0, 0, 0, 0x20, 0x01];
 /// A second egress MAC, so that "source MAC = the real's egress MAC" is not always ours.
 const EGRESS_B: [u8; 6] = [0x02, 0, 0, 0, 0, 0xd2];
 /// Egress interface of the reals "on another interface" (a redirect).
@@ -98,19 +96,6 @@ fn tunnel() -> TunnelConfig {
 
 fn dr(addr: &str, weight: u32, mac: u8) -> RealSpec {
     RealSpec::dr(ip(addr), weight, real_mac(mac), DIRECTOR_MAC)
-}
-
-fn tun(addr: &str, method: u8, port: u16) -> RealSpec {
-    RealSpec {
-        addr: ip(addr),
-        weight: 1,
-        method,
-        dst_mac: NEXT_HOP,
-        src_mac: DIRECTOR_MAC,
-        ifindex: 0,
-        tunnel_port: port,
-        active: true,
-    }
 }
 
 fn svc(vip: &str, port: u16, proto: u8, flags: u32, reals: Vec<RealSpec>) -> ServiceSpec {
@@ -150,8 +135,8 @@ fn fixture() -> Vec<ServiceSpec> {
             UDP,
             0,
             vec![
-                tun("198.18.5.2", METHOD_GUE, DEFAULT_GUE_PORT),
-                tun("198.18.5.4", METHOD_GUE, 7000),
+                tunnel_real("198.18.5.2", METHOD_GUE, DEFAULT_GUE_PORT),
+                tunnel_real("198.18.5.4", METHOD_GUE, 7000),
             ],
         ),
         svc(
@@ -160,8 +145,8 @@ fn fixture() -> Vec<ServiceSpec> {
             TCP,
             0,
             vec![
-                tun("198.18.5.1", METHOD_IPIP, 0),
-                tun("198.18.5.5", METHOD_GUE, DEFAULT_GUE_PORT),
+                tunnel_real("198.18.5.1", METHOD_IPIP, 0),
+                tunnel_real("198.18.5.5", METHOD_GUE, DEFAULT_GUE_PORT),
             ],
         ),
         svc(
@@ -174,7 +159,7 @@ fn fixture() -> Vec<ServiceSpec> {
                     src_mac: EGRESS_B,
                     ..dr("198.18.1.4", 1, 4)
                 },
-                tun("198.18.5.6", METHOD_IPIP, 0),
+                tunnel_real("198.18.5.6", METHOD_IPIP, 0),
             ],
         ),
         svc("198.18.0.12", 80, TCP, 0, vec![dr("198.18.1.30", 0, 30)]),
@@ -190,7 +175,7 @@ fn fixture() -> Vec<ServiceSpec> {
             53,
             UDP,
             0,
-            vec![unresolved(tun("198.18.5.40", METHOD_GUE, 6080))],
+            vec![unresolved(tunnel_real("198.18.5.40", METHOD_GUE, 6080))],
         ),
         svc(
             "198.18.0.14",
@@ -214,7 +199,7 @@ fn fixture() -> Vec<ServiceSpec> {
             53,
             UDP,
             0,
-            vec![tun("2001:db8:5::2", METHOD_GUE, 7000)],
+            vec![tunnel_real("2001:db8:5::2", METHOD_GUE, 7000)],
         ),
         svc(
             "2001:db8::11",
@@ -222,8 +207,8 @@ fn fixture() -> Vec<ServiceSpec> {
             TCP,
             0,
             vec![
-                tun("2001:db8:5::1", METHOD_IPIP, 0),
-                tun("2001:db8:5::5", METHOD_GUE, 7000),
+                tunnel_real("2001:db8:5::1", METHOD_IPIP, 0),
+                tunnel_real("2001:db8:5::5", METHOD_GUE, 7000),
             ],
         ),
         svc(
@@ -232,8 +217,8 @@ fn fixture() -> Vec<ServiceSpec> {
             UDP,
             0,
             vec![
-                tun("2001:db8:5::3", METHOD_GUE, DEFAULT_GUE_PORT),
-                tun("2001:db8:5::4", METHOD_IPIP, 0),
+                tunnel_real("2001:db8:5::3", METHOD_GUE, DEFAULT_GUE_PORT),
+                tunnel_real("2001:db8:5::4", METHOD_IPIP, 0),
                 RealSpec {
                     src_mac: EGRESS_B,
                     ..dr("2001:db8:1::5", 1, 15)
@@ -259,7 +244,7 @@ fn fixture() -> Vec<ServiceSpec> {
             53,
             UDP,
             0,
-            vec![unresolved(tun("2001:db8:5::40", METHOD_IPIP, 0))],
+            vec![unresolved(tunnel_real("2001:db8:5::40", METHOD_IPIP, 0))],
         ),
     ]
 }

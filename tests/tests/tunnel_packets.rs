@@ -12,9 +12,6 @@ use lvs_ctl::tables::{RealSpec, ServiceSpec};
 use lvs_tests::{lab::Netns, packet::*, *};
 use std::net::{IpAddr, SocketAddr};
 
-/// MAC of the next hop towards the tunnelled reals.
-const NEXT_HOP: [u8; 6] = [0x02, 0, 0, 0, 0x20, 0x01];
-
 fn tunnel() -> TunnelConfig {
     TunnelConfig {
         source4: [198, 18, 250, 0],
@@ -26,19 +23,6 @@ fn tunnel() -> TunnelConfig {
         vary6: [0, 0, 0xff, 0xff],
         ttl: 0,
         _pad: [0; 3],
-    }
-}
-
-fn real(addr: &str, method: u8, port: u16) -> RealSpec {
-    RealSpec {
-        addr: ip(addr),
-        weight: 1,
-        method,
-        dst_mac: NEXT_HOP,
-        src_mac: DIRECTOR_MAC,
-        ifindex: 0,
-        tunnel_port: port,
-        active: true,
     }
 }
 
@@ -59,31 +43,31 @@ fn harness(tag: &str) -> Harness {
             "198.18.0.10",
             80,
             PROTO_TCP,
-            real("198.18.5.1", METHOD_IPIP, 0),
+            tunnel_real("198.18.5.1", METHOD_IPIP, 0),
         ),
         svc(
             "198.18.0.10",
             53,
             PROTO_UDP,
-            real("198.18.5.2", METHOD_GUE, 6080),
+            tunnel_real("198.18.5.2", METHOD_GUE, 6080),
         ),
         svc(
             "198.18.0.11",
             80,
             PROTO_TCP,
-            real("198.18.5.3", METHOD_GUE, 6080),
+            tunnel_real("198.18.5.3", METHOD_GUE, 6080),
         ),
         svc(
             "2001:db8::10",
             443,
             PROTO_TCP,
-            real("2001:db8:5::1", METHOD_IPIP, 0),
+            tunnel_real("2001:db8:5::1", METHOD_IPIP, 0),
         ),
         svc(
             "2001:db8::10",
             53,
             PROTO_UDP,
-            real("2001:db8:5::2", METHOD_GUE, 7000),
+            tunnel_real("2001:db8:5::2", METHOD_GUE, 7000),
         ),
         svc(
             "198.18.0.12",
@@ -91,7 +75,7 @@ fn harness(tag: &str) -> Harness {
             PROTO_TCP,
             RealSpec {
                 dst_mac: real_mac(9),
-                ..real("198.18.6.1", METHOD_DR, 0)
+                ..tunnel_real("198.18.6.1", METHOD_DR, 0)
             },
         ),
     ]);
