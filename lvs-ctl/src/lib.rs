@@ -4,6 +4,7 @@
 //! [`dataplane`] (and the raw syscalls of [`sys`] under it) touches the kernel.
 pub mod api;
 pub mod cli;
+pub mod compile;
 pub mod config;
 pub mod daemon;
 pub mod dataplane;

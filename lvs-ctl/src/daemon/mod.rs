@@ -1,0 +1,564 @@
+//! `lvs-ctl daemon`: keeps the data plane equal to the desired state.
+//!
+//! Desired state = the configuration file + run-time edits made through the CLI + health
+//! (check verdicts, maintenance files, drains) + where the reals are on the wire (neighbours).
+//! One task owns the [`Dataplane`] and the [`Tables`] writer; CLI requests, health events,
+//! reloads and the periodic tick all go through it, one at a time, so every change is computed
+//! from the whole desired state ([`plan`]) and applied by [`Tables::apply`], which writes only
+//! the difference (make before break, Maglev tables swapped atomically per service).
+//!
+//! Reload semantics (`SIGHUP`, `lvs-ctl reload`, or the file's modification time changing):
+//! as `ipvsadm-restore`, the file replaces the running state, run-time edits and drains
+//! included; services whose settings and reals did not change keep their tables and
+//! connections. A file that does not validate is rejected with its faults and nothing changes.
+//!
+//! Stopping the daemon leaves the program attached and the maps pinned: forwarding goes on.
+//! The next daemon adopts the pinned state and reconciles it without touching what is right.
+
+use crate::{
+    api::{self, RateView, Request, Response, ServiceRef},
+    config::{self, Config},
+    dataplane::{self, Dataplane, LoadOptions, PinLock},
+    health::{self, Event, Monitor, Target},
+    neighbour::Resolver,
+    tables::{ApplyError, ServiceSpec, Tables},
+};
+use lvs_common::Stats;
+use std::{
+    collections::{BTreeSet, HashMap, VecDeque},
+    net::{IpAddr, SocketAddr},
+    path::{Path, PathBuf},
+    time::{Duration, Instant, SystemTime},
+};
+use tokio::{
+    signal::unix::{SignalKind, signal},
+    sync::mpsc,
+};
+
+/// Why the daemon could not start (or stopped).
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The configuration file.
+    #[error("loading config {}: {error}", path.display())]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (in the message, not a `source()`: it would be printed twice).
+        error: config::ConfigError,
+    },
+    /// Loading or attaching the program.
+    #[error(transparent)]
+    Dataplane(#[from] dataplane::Error),
+    /// Writing the tables.
+    #[error("writing the tables: {0}")]
+    Apply(#[from] ApplyError),
+    /// The control socket.
+    #[error(transparent)]
+    Socket(#[from] api::server::SocketError),
+    /// Other I/O (runtime, signals, netlink).
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Reals in maintenance according to `dir`.
+pub fn maintenance(cfg: &Config, dir: Option<&Path>) -> BTreeSet<RealKey> {
+    let Some(dir) = dir else {
+        return BTreeSet::new();
+    };
+    let mut out = BTreeSet::new();
+    for svc in &cfg.services {
+        for r in &svc.reals {
+            if health::in_maintenance(dir, SocketAddr::new(r.address, svc.port)) {
+                out.insert((ServiceRef::of(svc), r.address));
+            }
+        }
+    }
+    out
+}
+
+mod edit;
+mod neighbours;
+mod reload;
+mod view;
+
+pub use crate::compile::{Planned, RealKey, RunState, checks, plan};
+pub use edit::edit;
+
+// -------------------------------------------------------------------------------------------
+// The shell: the task that owns the data plane.
+// -------------------------------------------------------------------------------------------
+
+struct Daemon {
+    path: PathBuf,
+    mtime: Option<SystemTime>,
+    /// The file as last read; `desired` is it plus the run-time changes since.
+    file: Config,
+    desired: Config,
+    rt: RunState,
+    dp: Dataplane,
+    tables: Tables,
+    monitor: Monitor<RealKey>,
+    resolver: Resolver,
+    samples: HashMap<(ServiceRef, Option<IpAddr>), (Instant, Stats)>,
+    rates: HashMap<(ServiceRef, Option<IpAddr>), RateView>,
+    ticks: u64,
+    /// Fallback reals in the tables now, to log when one engages or leaves.
+    fallbacks: BTreeSet<RealKey>,
+    /// The last repairs of the data plane (when, what was found), newest last, for `list`.
+    repairs: VecDeque<(SystemTime, String)>,
+    /// This daemon's hold on the pin directory.
+    lock: PinLock,
+}
+
+/// How often (in ticks, seconds) the daemon checks that the kernel holds what it wrote.
+const VERIFY_TICKS: u64 = 5;
+/// Repairs `list` remembers.
+const REPAIRS_KEPT: usize = 16;
+
+/// Runs the daemon until SIGTERM or SIGINT. Forwarding goes on after it returns.
+pub fn run(config_path: &Path) -> Result<(), DaemonError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| DaemonError::Io {
+            what: "starting the runtime".into(),
+            source,
+        })?;
+    runtime.block_on(main_loop(config_path))
+}
+
+fn file_mtime(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Undoes a start that fails: the socket it bound, and the pins it made where there were none
+/// (links with them: the program is detached). Disarmed once the daemon runs.
+struct StartGuard {
+    pin_dir: PathBuf,
+    made_pins: bool,
+    socket: Option<PathBuf>,
+}
+
+impl Drop for StartGuard {
+    fn drop(&mut self) {
+        if let Some(socket) = &self.socket {
+            let _ = std::fs::remove_file(socket);
+        }
+        if self.made_pins
+            && let Err(e) = dataplane::unpin_all(&self.pin_dir)
+        {
+            log::error!(
+                "start failed; removing {} again: {e}",
+                self.pin_dir.display()
+            );
+        }
+    }
+}
+
+/// Every check of a start that writes nothing to the kernel, so a start that cannot succeed
+/// fails before the first write: the interfaces exist (and fit the interface table), the
+/// socket path fits a unix socket address.
+fn preflight(cfg: &Config) -> Result<(), DaemonError> {
+    let g = &cfg.global;
+    api::server::check_path(&g.socket)?;
+    Dataplane::preflight_ifaces(&g.interfaces)?;
+    Ok(())
+}
+
+async fn main_loop(config_path: &Path) -> Result<(), DaemonError> {
+    let load = |p: &Path| {
+        config::load(p).map_err(|error| DaemonError::Config {
+            path: p.to_owned(),
+            error,
+        })
+    };
+    let mtime = file_mtime(config_path);
+    let desired = load(config_path)?;
+    let g = &desired.global;
+    preflight(&desired)?;
+    // One daemon per pin directory, decided before anything is written; held until exit.
+    let lock = PinLock::acquire(&g.pin_path)?;
+    let mut guard = StartGuard {
+        pin_dir: g.pin_path.clone(),
+        made_pins: lock.created(),
+        socket: None,
+    };
+    // One daemon per socket too: a live one there is an error before any kernel write.
+    let listener = api::server::bind(&g.socket)?;
+    guard.socket = Some(g.socket.clone());
+    let mut opts = LoadOptions::new(&g.pin_path);
+    opts.conn_table_size = g.conn_table_size;
+    let mut dp = Dataplane::load(&opts)?;
+    // A restart: rebuild the writer's memory from the pinned maps, so reconciling the same
+    // wanted state writes nothing and moves no flow.
+    let tables = Tables::adopt(&mut dp)?;
+    let resolver = Resolver::new().map_err(|e| DaemonError::Io {
+        what: "netlink".into(),
+        source: std::io::Error::other(e),
+    })?;
+    let (events_tx, mut events) = mpsc::channel::<Event<RealKey>>(1024);
+    let monitor = Monitor::new(events_tx);
+    let socket = g.socket.clone();
+    let ifaces = g.interfaces.clone();
+    let mode = xdp_mode(g.xdp_mode);
+
+    let rt = RunState {
+        maintenance: maintenance(&desired, g.maintenance_dir.as_deref()),
+        ..RunState::default()
+    };
+    let mut d = Daemon {
+        path: config_path.to_owned(),
+        mtime,
+        file: desired.clone(),
+        desired,
+        rt,
+        dp,
+        tables,
+        monitor,
+        resolver,
+        samples: HashMap::new(),
+        rates: HashMap::new(),
+        ticks: 0,
+        fallbacks: BTreeSet::new(),
+        repairs: VecDeque::new(),
+        lock,
+    };
+    d.resolve_all(false).await;
+    // Write the tables before attaching, so a first start never runs without them.
+    if !d.reconcile("tables reconciled at start")? {
+        log::info!("the pinned tables already hold the desired state: nothing written");
+    }
+    for iface in &ifaces {
+        d.dp.attach_pinned(iface, mode)?;
+        log::info!(
+            "lvs_director attached to {iface} (pinned under {})",
+            d.dp.pin_dir().display()
+        );
+    }
+    d.monitor.set_checks(checks(&d.desired));
+
+    let mut calls = api::server::listen(listener);
+    log::info!("listening on {}", socket.display());
+    // Running: from here on a failure is repaired, not undone.
+    guard.made_pins = false;
+    guard.socket = None;
+
+    let sig = |k: SignalKind, name: &str| {
+        signal(k).map_err(|source| DaemonError::Io {
+            what: format!("handling {name}"),
+            source,
+        })
+    };
+    let mut hup = sig(SignalKind::hangup(), "SIGHUP")?;
+    let mut term = sig(SignalKind::terminate(), "SIGTERM")?;
+    let mut int = sig(SignalKind::interrupt(), "SIGINT")?;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        // Health verdicts before requests: a check state that `list` shows has been applied
+        // to the maps (the monitor publishes a state only once its event is queued here).
+        tokio::select! {
+            biased;
+            Some(ev) = events.recv() => d.on_health(ev).await,
+            Some((req, reply)) = calls.recv() => {
+                while let Ok(ev) = events.try_recv() {
+                    d.on_health(ev).await;
+                }
+                let resp = d.handle(req).await;
+                let _ = reply.send(resp);
+            }
+            _ = hup.recv() => { let _ = d.reload("SIGHUP").await; }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = tick.tick() => d.tick().await,
+        }
+    }
+    let _ = std::fs::remove_file(&socket);
+    log::info!(
+        "stopping; lvs_director stays attached and keeps forwarding (lvs-ctl unload removes it)"
+    );
+    Ok(())
+}
+
+fn xdp_mode(m: config::XdpMode) -> aya::programs::XdpMode {
+    match m {
+        config::XdpMode::Auto => aya::programs::XdpMode::Default,
+        config::XdpMode::Native => aya::programs::XdpMode::Driver,
+        config::XdpMode::Skb => aya::programs::XdpMode::Skb,
+    }
+}
+
+impl Daemon {
+    /// Writes the tunnel settings when they differ from the data plane's.
+    pub(super) fn write_tunnel(&mut self) -> Result<(), ApplyError> {
+        let want = self
+            .desired
+            .global
+            .tunnel
+            .as_ref()
+            .map(|t| t.to_data_plane())
+            .unwrap_or_default();
+        if self.dp.tunnel()? != want {
+            self.dp.set_tunnel(&want)?;
+            log::info!("tunnel settings written: {want:?}");
+        }
+        Ok(())
+    }
+
+    /// Writes the tunnel settings and the tables for the desired state; `Ok(false)` when the
+    /// tables held it already.
+    pub(super) fn reconcile(&mut self, why: &str) -> Result<bool, ApplyError> {
+        self.write_tunnel()?;
+        let planned = plan(&self.desired, &self.rt);
+        let specs: Vec<ServiceSpec> = planned.iter().map(|p| p.spec.clone()).collect();
+        let report = self.tables.apply(&mut self.dp, &specs)?;
+        if !report.is_empty() {
+            log::info!("{why}: {report:?}");
+        }
+        let fallbacks: BTreeSet<RealKey> = planned
+            .iter()
+            .flat_map(|p| {
+                p.view
+                    .reals
+                    .iter()
+                    .filter(|r| r.fallback)
+                    .map(|r| (p.service, r.address))
+            })
+            .collect();
+        for (svc, addr) in fallbacks.difference(&self.fallbacks) {
+            log::info!("service {svc}: fallback {addr} takes new flows, no real can ({why})");
+        }
+        for (svc, addr) in self.fallbacks.difference(&fallbacks) {
+            log::info!(
+                "service {svc}: fallback {addr} leaves, a real can take new flows again ({why})"
+            );
+        }
+        self.fallbacks = fallbacks;
+        Ok(!report.is_empty())
+    }
+
+    pub(super) async fn tick(&mut self) {
+        self.ticks += 1;
+        if self.desired.global.watch_config && file_mtime(&self.path) != self.mtime {
+            let _ = self.reload("the file changed").await;
+        }
+        let maint = maintenance(
+            &self.desired,
+            self.desired.global.maintenance_dir.as_deref(),
+        );
+        if maint != self.rt.maintenance {
+            for k in maint.symmetric_difference(&self.rt.maintenance) {
+                let entering = maint.contains(k);
+                log::info!(
+                    "real {} of {}: {} maintenance (weight {})",
+                    k.1,
+                    k.0,
+                    if entering { "entered" } else { "left" },
+                    if entering { "0" } else { "as configured" }
+                );
+                self.hook(
+                    k,
+                    !entering,
+                    "maintenance",
+                    if entering {
+                        "maintenance file"
+                    } else {
+                        "maintenance file removed"
+                    },
+                );
+            }
+            self.rt.maintenance = maint;
+            self.apply_or_log("maintenance");
+        }
+        // Unresolved neighbours every second, all of them every 30 s (MACs and routes change).
+        let changed = self.resolve_all(!self.ticks.is_multiple_of(30)).await;
+        if changed {
+            self.apply_or_log("neighbours");
+        }
+        if self.ticks.is_multiple_of(2) {
+            self.sample();
+        }
+        if self.ticks.is_multiple_of(VERIFY_TICKS) {
+            self.verify();
+        }
+    }
+
+    /// Checks that the kernel still holds what this daemon put there (its program on every
+    /// interface, its maps pinned, the map contents it wrote) and puts back what someone else
+    /// removed or changed, saying so at WARN and in `list`.
+    pub(super) fn verify(&mut self) {
+        let ifaces = self.desired.global.interfaces.clone();
+        let mut found = self.dp.drift(&ifaces);
+        if !found.is_empty()
+            && let Err(e) = self
+                .dp
+                .repair(&ifaces, xdp_mode(self.desired.global.xdp_mode))
+        {
+            log::error!("data plane: repairing pins and links: {e}");
+        }
+        let pin_dir = self.dp.pin_dir().to_owned();
+        if !self.lock.holds(&pin_dir) {
+            match PinLock::acquire(&pin_dir) {
+                Ok(lock) => self.lock = lock,
+                Err(e) => log::error!("data plane: {e}"),
+            }
+        }
+        match self.tables.repair(&mut self.dp) {
+            Ok(f) => found.extend(f),
+            Err(e) => log::error!("data plane: checking the maps: {e}"),
+        }
+        if found.is_empty() {
+            return;
+        }
+        // A table forgotten by the check is rebuilt now, make-before-break.
+        self.apply_or_log("repair");
+        let now = SystemTime::now();
+        for what in found {
+            log::warn!("data plane changed by someone else: {what}; repaired");
+            if self.repairs.len() == REPAIRS_KEPT {
+                self.repairs.pop_front();
+            }
+            self.repairs.push_back((now, what));
+        }
+    }
+
+    pub(super) fn apply_or_log(&mut self, why: &str) {
+        if let Err(e) = self.reconcile(why) {
+            log::error!("{why}: writing the tables: {e}");
+        }
+    }
+
+    /// Runs `global.on_change` (if set) for a change of `key`, in the background, with the
+    /// environment of [`health::run_hook`] plus `LVS_SERVICE` and `LVS_REASON` (what changed:
+    /// `health`, `maintenance` or `drain`). `up`: whether the real can take new flows after it.
+    /// `LVS_REAL` is the real with the service's port, as `list` shows it; a health cause names
+    /// the check's own target.
+    pub(super) fn hook(&self, key: &RealKey, up: bool, reason: &str, cause: &str) {
+        let Some(cmd) = self.desired.global.on_change.clone() else {
+            return;
+        };
+        let ev = Event {
+            id: *key,
+            target: Target::new(SocketAddr::new(key.1, key.0.port)),
+            up,
+            cause: cause.to_owned(),
+            at: SystemTime::now(),
+        };
+        let extra = [
+            ("LVS_SERVICE", key.0.to_string()),
+            ("LVS_REASON", reason.to_owned()),
+        ];
+        tokio::spawn(async move {
+            if let Err(e) = health::run_hook(Path::new(&cmd), &ev, &extra).await {
+                log::warn!("{e}");
+            }
+        });
+    }
+
+    pub(super) async fn on_health(&mut self, ev: Event<RealKey>) {
+        let key = ev.id;
+        if !self
+            .desired
+            .services
+            .iter()
+            .any(|s| key.0.matches(s) && s.reals.iter().any(|r| r.address == key.1))
+        {
+            return;
+        }
+        let old = self.rt.health.insert(key, ev.up);
+        if old == Some(ev.up) {
+            return;
+        }
+        let quiescent = self
+            .desired
+            .services
+            .iter()
+            .find(|s| key.0.matches(s))
+            .is_none_or(|s| s.quiescent);
+        let effect = match (ev.up, quiescent) {
+            (true, _) => "back in the table",
+            (false, true) => "weight 0, keeps its established flows (quiescent)",
+            (false, false) => "out of the table, its flows rescheduled",
+        };
+        if ev.up {
+            // The check sent traffic to the real: its neighbour may be known now. (Not on the
+            // way down: a failed real leaves the table without waiting for netlink.)
+            self.resolve(key.1).await;
+        }
+        // The maps first, then the word: what the log and the hook announce is in force.
+        self.apply_or_log(&format!(
+            "real {} of {} {}",
+            key.1,
+            key.0,
+            if ev.up { "up" } else { "down" }
+        ));
+        log::info!(
+            "real {} of {}: {} ({}); {effect}",
+            key.1,
+            key.0,
+            if ev.up { "up" } else { "down" },
+            ev.cause
+        );
+        self.hook(&key, ev.up, "health", &ev.cause);
+    }
+
+    pub(super) async fn handle(&mut self, req: Request) -> Response {
+        match req {
+            Request::List => Response::List(self.listing()),
+            Request::Save => Response::Yaml {
+                text: self.desired.to_yaml(),
+            },
+            Request::Reload => self.reload("lvs-ctl reload").await,
+            Request::Explain { src, dst, protocol } => {
+                Response::Explain(self.explain(src, dst, protocol))
+            }
+            edit_req => {
+                let (next, drains, message) = match edit(&self.desired, &self.rt.drained, &edit_req)
+                {
+                    Ok(x) => x,
+                    Err(message) => return Response::Error { message },
+                };
+                let old = std::mem::replace(&mut self.desired, next);
+                let old_drains = std::mem::replace(&mut self.rt.drained, drains);
+                self.rt.maintenance = maintenance(
+                    &self.desired,
+                    self.desired.global.maintenance_dir.as_deref(),
+                );
+                self.resolve_new().await;
+                if let Err(e) = self.reconcile(&message) {
+                    self.desired = old;
+                    self.rt.drained = old_drains;
+                    self.apply_or_log("restoring after a failed change");
+                    return Response::Error {
+                        message: format!("{message}: writing the tables: {e}; nothing changed"),
+                    };
+                }
+                self.monitor.set_checks(checks(&self.desired));
+                log::info!("lvs-ctl: {message}");
+                if let Request::RealEdit {
+                    target,
+                    address,
+                    drain: Some(drain),
+                    ..
+                } = &edit_req
+                    && old_drains.contains(&(*target, *address)) != *drain
+                {
+                    self.hook(
+                        &(*target, *address),
+                        !drain,
+                        "drain",
+                        &format!("lvs-ctl: {message}"),
+                    );
+                }
+                Response::Done { message }
+            }
+        }
+    }
+}
