@@ -660,9 +660,50 @@ impl Real {
     pub fn addr(&self) -> core::net::IpAddr {
         bytes_addr(&self.addr, self.family)
     }
+    /// Whether the real takes flows: new ones from the Maglev table, and those the connection
+    /// table pins to it. One of the selection rules (see [`Conn::follows`]).
+    #[inline(always)]
     pub fn is_active(&self) -> bool {
         self.flags & REAL_F_ACTIVE != 0
     }
+}
+
+// The selection rules, one definition for the data plane (`lvs-ebpf/src/select.rs`) and for
+// `lvs-ctl explain`, which reads the same maps and must name the real a packet would reach.
+
+impl Conn {
+    /// Whether a connection-table entry still leads to `real` (the entry at its index): the
+    /// real is active and is the one the entry was made for, not a later owner of the index.
+    /// Otherwise the flow is rescheduled.
+    #[inline(always)]
+    pub fn follows(&self, real: &Real) -> bool {
+        real.is_active() && real.generation == self.generation
+    }
+}
+
+impl Service {
+    /// The slot of the service's live Maglev table that schedules `flow`; `None` while the
+    /// service has no table (its packets are dropped, `drop_no_real`).
+    #[inline(always)]
+    pub fn slot(&self, flow: &FlowKey) -> Option<u32> {
+        if self.ring_size == 0 {
+            return None;
+        }
+        Some(flow_hash(flow, self.flags & SVC_F_HASH_SRC_ONLY != 0) % self.ring_size)
+    }
+}
+
+/// The element of a Maglev table that holds `slot`: tables store two slots per 64-bit element.
+#[inline(always)]
+pub const fn ring_element(slot: u32) -> u32 {
+    slot >> 1
+}
+
+/// The real index of `slot` in `element`, the table element [`ring_element`] names: slot 2k in
+/// the low half, 2k + 1 in the high half. 0: the slot is empty (no real).
+#[inline(always)]
+pub const fn ring_slot_real(element: u64, slot: u32) -> u32 {
+    (element >> ((slot & 1) * 32)) as u32
 }
 
 const _: () = {

@@ -4,10 +4,11 @@
 use crate::{
     api::{Health, RateView, RealView, ServiceRef, ServiceView, StatsView},
     config::{self, CheckKind as CfgKind, Config, Method},
+    dataplane::{RealSpec, ServiceSpec, Wanted},
     health::{self, CheckSpec, Target},
     neighbour::Hop,
-    tables::{RealSpec, ServiceSpec},
 };
+use aya::programs::XdpMode;
 use lvs_common::{METHOD_DR, METHOD_GUE, METHOD_IPIP, SVC_F_HASH_SRC_ONLY};
 use std::{
     collections::{BTreeSet, HashMap},
@@ -18,9 +19,59 @@ use std::{
 /// A real of a service, as health checks, drains and maintenance know it.
 pub type RealKey = (ServiceRef, IpAddr);
 
-// -------------------------------------------------------------------------------------------
-// The pure core: desired state -> services for the writer, and the view of them.
-// -------------------------------------------------------------------------------------------
+/// The desired state in the form each of its consumers takes.
+#[derive(Clone, Debug)]
+pub struct Desired {
+    /// What the data plane's owner applies.
+    pub dataplane: Wanted,
+    /// Every service with what `list` shows of it (counters left at zero), in configuration
+    /// order, the same as `dataplane.services`.
+    pub services: Vec<Planned>,
+    /// The health checks, keyed by service and real.
+    pub checks: Vec<(RealKey, Target, CheckSpec)>,
+}
+
+impl Desired {
+    /// The fallback reals that take the new flows of services no real can take.
+    pub fn fallbacks(&self) -> BTreeSet<RealKey> {
+        self.services
+            .iter()
+            .flat_map(|p| {
+                p.view
+                    .reals
+                    .iter()
+                    .filter(|r| r.fallback)
+                    .map(|r| (p.service, r.address))
+            })
+            .collect()
+    }
+}
+
+/// Compiles the configuration (the file with the run-time edits) and the run-time state
+/// (health verdicts, drains, maintenance, neighbours) into the desired state. Pure: the same
+/// inputs give the same [`Desired`] on every director.
+pub fn compile(cfg: &Config, rt: &RunState) -> Desired {
+    let services = plan(cfg, rt);
+    let g = &cfg.global;
+    Desired {
+        dataplane: Wanted {
+            interfaces: g.interfaces.clone(),
+            xdp_mode: match g.xdp_mode {
+                config::XdpMode::Auto => XdpMode::Default,
+                config::XdpMode::Native => XdpMode::Driver,
+                config::XdpMode::Skb => XdpMode::Skb,
+            },
+            tunnel: g
+                .tunnel
+                .as_ref()
+                .map(|t| t.to_data_plane())
+                .unwrap_or_default(),
+            services: services.iter().map(|p| p.spec.clone()).collect(),
+        },
+        services,
+        checks: checks(cfg),
+    }
+}
 
 /// Everything besides the configuration that decides what the data plane holds.
 #[derive(Clone, Debug, Default)]

@@ -6,9 +6,7 @@ use crate::{
 };
 use aya_ebpf::helpers::bpf_map_lookup_elem;
 use core::ffi::c_void;
-use lvs_common::{
-    Conn, FlowKey, REAL_F_ACTIVE, Real, Reason, SVC_F_HASH_SRC_ONLY, Service, flow_hash,
-};
+use lvs_common::{Conn, FlowKey, Real, Reason, Service, ring_element, ring_slot_real};
 
 pub struct Choice {
     pub index: u32,
@@ -35,13 +33,11 @@ pub fn established(flow: &FlowKey) -> Known {
         return Known::Miss;
     };
     match REALS.get(conn.real) {
-        Some(real) if real.flags & REAL_F_ACTIVE != 0 && real.generation == conn.generation => {
-            Known::Hit(Choice {
-                index: conn.real,
-                real,
-                scheduled: false,
-            })
-        }
+        Some(real) if conn.follows(real) => Known::Hit(Choice {
+            index: conn.real,
+            real,
+            scheduled: false,
+        }),
         _ => Known::Stale,
     }
 }
@@ -51,7 +47,7 @@ pub fn established(flow: &FlowKey) -> Known {
 pub fn schedule(flow: &FlowKey, svc: &Service, rescheduled: bool) -> Result<Choice, Reason> {
     let index = ring_lookup(flow, svc)?;
     let real = REALS.get(index).ok_or(Reason::DropInternal)?;
-    if real.flags & REAL_F_ACTIVE == 0 {
+    if !real.is_active() {
         // The table names a real being removed: its replacement table is on its way.
         return Err(Reason::DropNoReal);
     }
@@ -79,7 +75,7 @@ pub fn schedule(flow: &FlowKey, svc: &Service, rescheduled: bool) -> Result<Choi
 pub fn peek(flow: &FlowKey, svc: &Service) -> Result<&'static Real, Reason> {
     let index = ring_lookup(flow, svc)?;
     match REALS.get(index) {
-        Some(real) if real.flags & REAL_F_ACTIVE != 0 => Ok(real),
+        Some(real) if real.is_active() => Ok(real),
         _ => Err(Reason::DropNoReal),
     }
 }
@@ -87,15 +83,11 @@ pub fn peek(flow: &FlowKey, svc: &Service) -> Result<&'static Real, Reason> {
 /// The real index in the service's live Maglev table for this flow's hash.
 #[inline(always)]
 fn ring_lookup(flow: &FlowKey, svc: &Service) -> Result<u32, Reason> {
-    if svc.ring_size == 0 {
-        return Err(Reason::DropNoReal);
-    }
+    let slot = svc.slot(flow).ok_or(Reason::DropNoReal)?;
     // RINGS is an array of maps: the "value" is the inner map itself, only ever passed back
     // to bpf_map_lookup_elem, never dereferenced.
     let inner = RINGS.get_ptr(svc.ring).ok_or(Reason::DropInternal)?;
-    let slot = flow_hash(flow, svc.flags & SVC_F_HASH_SRC_ONLY != 0) % svc.ring_size;
-    // Two slots per 64-bit element: slot 2k in the low half, 2k + 1 in the high half.
-    let key = slot >> 1;
+    let key = ring_element(slot);
     // SAFETY: `inner` is a map pointer from the outer lookup, `key` a valid u32 key.
     let entry =
         unsafe { bpf_map_lookup_elem(inner as *mut c_void, &key as *const u32 as *const c_void) }
@@ -105,7 +97,7 @@ fn ring_lookup(flow: &FlowKey, svc: &Service) -> Result<u32, Reason> {
     }
     // SAFETY: non-null pointer to a u64 element of the inner array.
     let pair = unsafe { *entry };
-    match (pair >> ((slot & 1) * 32)) as u32 {
+    match ring_slot_real(pair, slot) {
         0 => Err(Reason::DropNoReal),
         index => Ok(index),
     }

@@ -8,10 +8,9 @@ pub mod packet;
 pub mod traffic;
 
 use aya::programs::{TestRun, TestRunOptions, xdp::XdpMode};
-use lvs_common::{FlowKey, Reason, ServiceKey};
-use lvs_ctl::{
-    dataplane::{Dataplane, LoadOptions, unpin_all},
-    tables::{ServiceSpec, Tables},
+use lvs_common::{FlowKey, Reason, ServiceKey, TunnelConfig};
+use lvs_ctl::dataplane::{
+    Applied, Decap, DecapWanted, Director, LoadOptions, Maps, ServiceSpec, Wanted, unpin_all,
 };
 use std::{
     path::PathBuf,
@@ -56,11 +55,13 @@ pub fn require_root() {
     );
 }
 
-/// The director program loaded with its maps, driven through `BPF_PROG_TEST_RUN`.
+/// The director program loaded with its maps by the controller's own owner, driven through
+/// `BPF_PROG_TEST_RUN`.
 pub struct Harness {
-    pub dp: Dataplane,
-    pub tables: Tables,
-    // Dropped after `dp`: the pins go once the program and maps are closed.
+    pub director: Director,
+    /// What was applied last; [`Harness::apply`] and [`Harness::set_tunnel`] change one part.
+    pub want: Wanted,
+    // Dropped after `director`: the pins go once the program and maps are closed.
     _pins: PinDir,
 }
 
@@ -90,14 +91,15 @@ impl Harness {
         let pins = PinDir::new(tag);
         let mut opts = LoadOptions::new(&pins.0);
         opts.conn_table_size = conns;
-        let mut dp = Dataplane::load(&opts).expect("load lvs_director");
+        let mut director = Director::open(&opts).expect("load lvs_director");
         // BPF_PROG_TEST_RUN hands the program its frames as if they came in on loopback
         // (ifindex 1): the frames are the director's when addressed to DIRECTOR_MAC.
-        dp.set_iface(LOOPBACK_IFINDEX, packet::DIRECTOR_MAC)
+        director
+            .register_iface(LOOPBACK_IFINDEX, packet::DIRECTOR_MAC)
             .expect("enter the test interface in the interface table");
         Harness {
-            dp,
-            tables: Tables::new(),
+            director,
+            want: Wanted::default(),
             _pins: pins,
         }
     }
@@ -107,25 +109,48 @@ impl Harness {
     pub fn restart(&mut self) {
         let mut opts = LoadOptions::new(&self._pins.0);
         opts.conn_table_size = 65536;
-        self.dp = Dataplane::load(&opts).expect("load lvs_director over the pinned maps");
-        self.tables = Tables::adopt(&mut self.dp).expect("adopt the pinned tables");
+        self.director =
+            Director::open(&opts).expect("load lvs_director over the pinned maps, adopted");
     }
 
-    pub fn apply(&mut self, services: &[ServiceSpec]) {
-        self.tables
-            .apply(&mut self.dp, services)
-            .expect("apply services to the maps");
+    /// Makes the maps hold `services` (the tunnel settings as last set); returns what was
+    /// written.
+    pub fn apply(&mut self, services: &[ServiceSpec]) -> Applied {
+        self.want.services = services.to_vec();
+        self.director
+            .apply(&self.want)
+            .expect("apply services to the maps")
+    }
+
+    /// Makes the maps hold the tunnel settings `tunnel` (the services as last applied).
+    pub fn set_tunnel(&mut self, tunnel: &TunnelConfig) {
+        self.want.tunnel = *tunnel;
+        self.director
+            .apply(&self.want)
+            .expect("apply the tunnel settings");
+    }
+
+    /// Frames that come in on interface `ifindex` are the director's when addressed to `mac`.
+    pub fn register_iface(&mut self, ifindex: u32, mac: [u8; 6]) {
+        self.director
+            .register_iface(ifindex, mac)
+            .expect("enter the interface in the interface table");
+    }
+
+    /// The maps, to read back what the owner wrote and what the program did.
+    pub fn maps(&self) -> &Maps {
+        self.director.maps()
     }
 
     /// Runs one frame through the program.
     pub fn run(&self, frame: &[u8]) -> Outcome {
-        run_program(self.dp.program(), frame, None)
+        run_program(self.director.program(), frame, None)
     }
 
     /// Runs one frame as if it came in on interface `ingress` (of the calling thread's
     /// network namespace): its MTU is what the tunnel paths check against.
     pub fn run_on(&self, frame: &[u8], ingress: u32) -> Outcome {
-        run_program(self.dp.program(), frame, Some(ingress))
+        run_program(self.director.program(), frame, Some(ingress))
     }
 
     /// Runs a frame `repeat` times in the kernel; returns the kernel's mean time per run.
@@ -135,27 +160,33 @@ impl Harness {
         opts.data_in = Some(frame);
         opts.data_out = Some(&mut out);
         opts.repeat = repeat;
-        let r = self.dp.program().test_run(opts).expect("BPF_PROG_TEST_RUN");
+        let r = self
+            .director
+            .program()
+            .test_run(opts)
+            .expect("BPF_PROG_TEST_RUN");
         (r.return_value, r.duration)
     }
 
     pub fn counter(&self, reason: Reason) -> u64 {
-        self.dp.counter(reason).expect("read counters")
+        self.maps().counter(reason).expect("read counters")
     }
 
     /// Real index the connection table holds for `flow`.
     pub fn conn_real(&self, flow: &FlowKey) -> Option<u32> {
-        self.dp.conn(flow).map(|c| c.real)
+        self.maps().conn(flow).map(|c| c.real)
     }
 
     pub fn real_index(&self, key: &ServiceKey, addr: std::net::IpAddr) -> u32 {
-        self.tables.real_index(key, addr).expect("real is applied")
+        self.director
+            .real_index(key, addr)
+            .expect("real is applied")
     }
 }
 
 /// `lvs_decap` loaded for `BPF_PROG_TEST_RUN`, its pins removed on drop.
 pub struct DecapHarness {
-    pub decap: lvs_ctl::decap::Decap,
+    pub decap: Decap,
     _pins: PinDir,
 }
 
@@ -163,9 +194,15 @@ impl DecapHarness {
     pub fn new(tag: &str, addrs: &[std::net::IpAddr], ports: &[u16]) -> Self {
         require_root();
         let pins = PinDir::new(tag);
-        let mut decap = lvs_ctl::decap::Decap::load(&pins.0).expect("load lvs_decap");
-        decap.set_addresses(addrs).expect("decap addresses");
-        decap.set_ports(ports).expect("decap ports");
+        let mut decap = Decap::open(&pins.0).expect("load lvs_decap");
+        decap
+            .apply(&DecapWanted {
+                interfaces: Vec::new(),
+                xdp_mode: aya::programs::XdpMode::Default,
+                addresses: addrs.to_vec(),
+                ports: ports.to_vec(),
+            })
+            .expect("decap addresses and ports");
         DecapHarness { decap, _pins: pins }
     }
 

@@ -15,8 +15,8 @@ pub const NEXT_HOP: [u8; 6] = [0x02, 0, 0, 0, 0x20, 0x01];
 
 /// A tunnel real (`method` IPIP or GUE, GUE to `port`) reached through [`NEXT_HOP`], egress on
 /// the ingress interface.
-pub fn tunnel_real(addr: &str, method: u8, port: u16) -> lvs_ctl::tables::RealSpec {
-    lvs_ctl::tables::RealSpec {
+pub fn tunnel_real(addr: &str, method: u8, port: u16) -> lvs_ctl::dataplane::RealSpec {
+    lvs_ctl::dataplane::RealSpec {
         addr: ip(addr),
         weight: 1,
         method,

@@ -5,10 +5,7 @@
 
 use aya::programs::XdpMode;
 use lvs_common::{METHOD_DR, PROTO_UDP, Reason, ServiceKey};
-use lvs_ctl::{
-    dataplane::{Dataplane, LoadOptions},
-    tables::{RealSpec, ServiceSpec, Tables},
-};
+use lvs_ctl::dataplane::{Director, LoadOptions, RealSpec, ServiceSpec, Wanted};
 use lvs_tests::{PinDir, lab::*, require_root};
 use std::{
     net::{IpAddr, SocketAddr, UdpSocket},
@@ -19,11 +16,12 @@ fn datagrams_reach_the_chosen_real(tag: &str, vip: IpAddr, client: IpAddr) {
     require_root();
     let lab = DrLab::new(tag, 2);
     let pins = PinDir::new(tag);
-    let mut dp = lab.director.enter(|| {
-        let mut dp = Dataplane::load(&LoadOptions::new(&pins.0)).expect("load lvs_director");
-        dp.attach(lab.director_iface, XdpMode::Driver)
+    let mut director = lab.director.enter(|| {
+        let mut director = Director::open(&LoadOptions::new(&pins.0)).expect("load lvs_director");
+        director
+            .attach_unpinned(lab.director_iface, XdpMode::Driver)
             .expect("attach lvs_director to d0 in native mode");
-        dp
+        director
     });
     let reals: Vec<RealSpec> = lab
         .reals
@@ -40,17 +38,16 @@ fn datagrams_reach_the_chosen_real(tag: &str, vip: IpAddr, client: IpAddr) {
         })
         .collect();
     let key = ServiceKey::new(vip, 5000, PROTO_UDP);
-    let mut tables = Tables::new();
-    tables
-        .apply(
-            &mut dp,
-            &[ServiceSpec {
+    director
+        .apply(&Wanted {
+            services: vec![ServiceSpec {
                 key,
                 flags: 0,
                 ring_size: 65537,
                 reals: reals.clone(),
             }],
-        )
+            ..Wanted::default()
+        })
         .expect("write the service");
 
     let sockets: Vec<UdpSocket> = lab
@@ -82,13 +79,14 @@ fn datagrams_reach_the_chosen_real(tag: &str, vip: IpAddr, client: IpAddr) {
             s.local_addr().expect("local addr")
         });
         let flow = lvs_common::FlowKey::new(src, SocketAddr::new(vip, 5000), PROTO_UDP);
-        let index = dp
+        let index = director
+            .maps()
             .conn(&flow)
             .map(|c| c.real)
             .unwrap_or_else(|| panic!("flow {src} not in the connection table"));
         let chosen = reals
             .iter()
-            .position(|r| tables.real_index(&key, r.addr) == Some(index))
+            .position(|r| director.real_index(&key, r.addr) == Some(index))
             .expect("connection names a lab real");
         per_real[chosen] += 1;
 
@@ -97,7 +95,7 @@ fn datagrams_reach_the_chosen_real(tag: &str, vip: IpAddr, client: IpAddr) {
             panic!(
                 "flow {i} ({src}) did not reach real {} ({e}); counters: {:?}",
                 chosen + 1,
-                dp.counters()
+                director.counters()
             )
         });
         assert_eq!(&buf[..n], payload.as_bytes());
@@ -126,7 +124,10 @@ fn datagrams_reach_the_chosen_real(tag: &str, vip: IpAddr, client: IpAddr) {
         per_real.iter().all(|&n| n > 0),
         "16 flows over 2 reals used both: {per_real:?}"
     );
-    assert_eq!(dp.counter(Reason::Redirect).expect("counter"), 16);
+    assert_eq!(
+        director.maps().counter(Reason::Redirect).expect("counter"),
+        16
+    );
 }
 
 #[test]

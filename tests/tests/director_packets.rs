@@ -8,7 +8,7 @@
 use lvs_common::{
     FlowKey, METHOD_IPIP, PROTO_TCP, PROTO_UDP, Reason, SVC_F_HASH_SRC_ONLY, ServiceKey, flow_hash,
 };
-use lvs_ctl::tables::{RealSpec, ServiceSpec};
+use lvs_ctl::dataplane::{RealSpec, ServiceSpec};
 use lvs_tests::{packet::*, *};
 use std::net::{IpAddr, SocketAddr};
 
@@ -88,16 +88,18 @@ fn fixture() -> Vec<ServiceSpec> {
 /// The real the service's live table gives this flow, computed in userspace from the table
 /// read back out of the kernel and the shared flow hash.
 fn table_choice(h: &Harness, key: &ServiceKey, flow: &FlowKey, src_only: bool) -> u32 {
-    let svc =
-        h.dp.services()
-            .into_iter()
-            .find(|(k, _)| k == key)
-            .expect("service in map")
-            .1;
-    let table =
-        h.dp.read_ring(svc.ring)
-            .expect("read ring")
-            .expect("ring present");
+    let svc = h
+        .maps()
+        .services()
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .expect("service in map")
+        .1;
+    let table = h
+        .maps()
+        .read_ring(svc.ring)
+        .expect("read ring")
+        .expect("ring present");
     table[(flow_hash(flow, src_only) % svc.ring_size) as usize]
 }
 
@@ -466,7 +468,7 @@ fn send(h: &Harness, i: u32) -> u32 {
     let idx = h
         .conn_real(&flow(src, dst, PROTO_TCP))
         .expect("flow in connection table");
-    let real = h.dp.real(idx).expect("real entry");
+    let real = h.maps().real(idx).expect("real entry");
     assert_eq!(
         real.dst_mac, mac,
         "flow {i}: frame went to the real the connection table names"
@@ -514,12 +516,12 @@ fn ten_thousand_flows_follow_weights_and_removal_moves_only_the_removed_reals_fl
     assert_eq!(h.counter(Reason::ConnRescheduled), moved);
 
     // Statistics: every packet and new connection accounted to the service and its reals.
-    let svc = h.tables.service_stats(&h.dp, &k).expect("service stats");
+    let svc = h.director.service_stats(&k);
     assert_eq!(svc.packets, 2 * N as u64);
     assert_eq!(svc.conns, N as u64 + moved);
     let per_real: u64 = idx
         .iter()
-        .map(|&i| h.dp.real_stats(i).expect("real stats").packets)
+        .map(|&i| h.maps().real_stats(i).expect("real stats").packets)
         .sum();
     assert_eq!(per_real, 2 * N as u64);
 }
@@ -682,18 +684,19 @@ fn a_restarted_writer_adopts_the_pinned_tables_and_rewrites_nothing() {
     ];
     h.apply(&wanted);
     let before: Vec<u32> = (0..300).map(|i| send(&h, i)).collect();
-    let ring_before = h.dp.services();
+    let ring_before = h.maps().services();
 
     h.restart();
-    let report = h
-        .tables
-        .apply(&mut h.dp, &wanted)
-        .expect("apply after restart");
+    let report = h.apply(&wanted);
     assert!(
         report.is_empty(),
         "same state after a restart writes nothing: {report:?}"
     );
-    assert_eq!(h.dp.services(), ring_before, "service entries untouched");
+    assert_eq!(
+        h.maps().services(),
+        ring_before,
+        "service entries untouched"
+    );
     for i in 0..300 {
         assert_eq!(
             send(&h, i),
@@ -709,10 +712,7 @@ fn a_restarted_writer_adopts_the_pinned_tables_and_rewrites_nothing() {
         service(k, vec![reals[1].clone(), dr("198.18.1.4", 1, 4)]),
         v6,
     ];
-    let report = h
-        .tables
-        .apply(&mut h.dp, &changed)
-        .expect("apply a change after restart");
+    let report = h.apply(&changed).tables;
     assert_eq!((report.tables_written, report.reals_removed), (1, 2));
     let new = h.real_index(&k, ip("198.18.1.4"));
     assert_ne!(

@@ -47,7 +47,7 @@ use lvs_common::{
     Reason, SVC_F_HASH_SRC_ONLY, ServiceKey, TunnelConfig, bytes_addr, csum, flow_hash,
     gue_source_port,
 };
-use lvs_ctl::tables::{RealSpec, ServiceSpec};
+use lvs_ctl::dataplane::{RealSpec, ServiceSpec};
 use lvs_tests::{lab::Netns, packet::*, *};
 use proptest::{
     collection::vec,
@@ -319,11 +319,12 @@ struct Env {
 impl Env {
     fn read(h: &Harness, specs: &[ServiceSpec], tunnel: TunnelConfig) -> Env {
         let mut services = HashMap::new();
-        for (key, s) in h.dp.services() {
+        for (key, s) in h.maps().services() {
             let table = if s.ring_size == 0 {
                 Vec::new()
             } else {
-                h.dp.read_ring(s.ring)
+                h.maps()
+                    .read_ring(s.ring)
                     .expect("read ring")
                     .expect("ring present")
             };
@@ -1382,7 +1383,8 @@ struct Fuzzer {
 }
 
 fn counters(h: &Harness) -> Vec<u64> {
-    h.dp.counters()
+    h.maps()
+        .counters()
         .expect("read counters")
         .into_iter()
         .map(|(_, n)| n)
@@ -1392,7 +1394,7 @@ fn counters(h: &Harness) -> Vec<u64> {
 impl Fuzzer {
     fn new() -> Fuzzer {
         let mut h = Harness::new("fzz");
-        h.dp.set_tunnel(&tunnel()).expect("tunnel settings");
+        h.set_tunnel(&tunnel());
         let specs = fixture();
         h.apply(&specs);
         let env = Env::read(&h, &specs, tunnel());
@@ -2546,9 +2548,7 @@ fn too_big_family(mut fz: Fuzzer, seed: u64) -> (Fuzzer, Vec<String>) {
     ns.ip(&["link", "set", "m1", "up"]);
     let m0 = ns.ifindex("m0");
     ns.enter(move || {
-        fz.h.dp
-            .set_iface(m0, DIRECTOR_MAC)
-            .expect("the MTU interface in the interface table");
+        fz.h.register_iface(m0, DIRECTOR_MAC);
         fz.port = Port {
             ifindex: Some(m0),
             ingress: m0,

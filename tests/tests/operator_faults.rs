@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use lvs_ctl::dataplane::{Dataplane, LoadOptions};
+use lvs_ctl::dataplane::{LoadOptions, Maps};
 use lvs_tests::{lab::DrLab, unique};
 use std::{
     path::Path,
@@ -280,7 +280,7 @@ fn maps_written_by_someone_else_are_put_back() {
     let table = |s: &Snapshot| s.services[0].2.clone().expect("a live table");
     {
         // Someone else's handle on the pins: the live table emptied, a real's MAC changed.
-        let mut dp = Dataplane::load(&LoadOptions::new(&d.pins.0)).expect("open the pins");
+        let mut dp = Maps::load(&LoadOptions::new(&d.pins.0)).expect("open the pins");
         let (_, svc) = dp.services()[0];
         dp.write_ring(svc.ring, &vec![0; svc.ring_size as usize])
             .expect("empty the live table");

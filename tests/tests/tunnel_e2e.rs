@@ -9,10 +9,8 @@
 
 use aya::programs::XdpMode;
 use lvs_common::{METHOD_GUE, METHOD_IPIP, PROTO_TCP, Reason, ServiceKey, TunnelConfig};
-use lvs_ctl::{
-    dataplane::{Dataplane, LoadOptions},
-    decap::Decap,
-    tables::{RealSpec, ServiceSpec, Tables},
+use lvs_ctl::dataplane::{
+    Decap, DecapWanted, Director, LoadOptions, RealSpec, ServiceSpec, Wanted,
 };
 use lvs_tests::{PinDir, lab::*, require_root, unique};
 use std::{
@@ -101,11 +99,7 @@ impl TunnelLab {
 
 /// Loads the director (attached to d0) and the decapsulator (attached to s0), with one
 /// service per method: IPIP on port 80, GUE on port 81, the same real behind both.
-fn start(
-    lab: &TunnelLab,
-    pins: &PinDir,
-    decap_pins: &PinDir,
-) -> (Dataplane, Decap, Tables, aya::Ebpf) {
+fn start(lab: &TunnelLab, pins: &PinDir, decap_pins: &PinDir) -> (Director, Decap, aya::Ebpf) {
     // ICMP errors the director sends back to the client go out of d0 with XDP_TX; a veth
     // hands XDP frames only to a peer that runs XDP itself (TOOLCHAIN.md): an empty XDP_PASS
     // program on the client's end.
@@ -117,28 +111,26 @@ fn start(
             .expect("attach lvs_null to c0");
         obj
     });
-    let mut dp = lab.director.enter(|| {
+    let mut director = lab.director.enter(|| {
         let mut opts = LoadOptions::new(&pins.0);
         opts.conn_table_size = 65536;
-        let mut dp = Dataplane::load(&opts).expect("load lvs_director");
-        dp.attach(lab_iface(), XdpMode::Driver)
+        let mut director = Director::open(&opts).expect("load lvs_director");
+        director
+            .attach_unpinned(lab_iface(), XdpMode::Driver)
             .expect("attach lvs_director to d0");
-        dp
+        director
     });
     let decap = lab.real.enter(|| {
-        let mut d = Decap::load(&decap_pins.0).expect("load lvs_decap");
-        d.set_addresses(&["198.18.20.2".parse().unwrap()])
-            .expect("addresses");
-        d.set_ports(&[6080]).expect("ports");
-        d.attach_pinned(&decap_pins.0, "s0", XdpMode::Driver)
-            .expect("attach lvs_decap to s0");
+        let mut d = Decap::open(&decap_pins.0).expect("load lvs_decap");
+        d.apply(&DecapWanted {
+            interfaces: vec!["s0".into()],
+            xdp_mode: XdpMode::Driver,
+            addresses: vec!["198.18.20.2".parse().unwrap()],
+            ports: vec![6080],
+        })
+        .expect("attach lvs_decap to s0");
         d
     });
-    dp.set_tunnel(&TunnelConfig {
-        source4: [198, 18, 10, 1],
-        ..Default::default()
-    })
-    .expect("tunnel");
     let d1 = lab.director.ifindex("d1");
     let real = |method| RealSpec {
         addr: "198.18.20.2".parse().unwrap(),
@@ -156,11 +148,17 @@ fn start(
         ring_size: 65537,
         reals: vec![real(method)],
     };
-    let mut tables = Tables::new();
-    tables
-        .apply(&mut dp, &[svc(80, METHOD_IPIP), svc(81, METHOD_GUE)])
-        .expect("write the services");
-    (dp, decap, tables, client_xdp)
+    director
+        .apply(&Wanted {
+            tunnel: TunnelConfig {
+                source4: [198, 18, 10, 1],
+                ..Default::default()
+            },
+            services: vec![svc(80, METHOD_IPIP), svc(81, METHOD_GUE)],
+            ..Wanted::default()
+        })
+        .expect("write the tunnel settings and the services");
+    (director, decap, client_xdp)
 }
 
 fn lab_iface() -> &'static str {
@@ -219,7 +217,7 @@ fn tcp_through_ipip_and_gue_to_a_real_one_routed_hop_away() {
     require_root();
     let lab = TunnelLab::new("tun");
     let (pins, decap_pins) = (PinDir::new("tun"), PinDir::new("tud"));
-    let (dp, decap, _tables, _client_xdp) = start(&lab, &pins, &decap_pins);
+    let (director, decap, _client_xdp) = start(&lab, &pins, &decap_pins);
     let ipip = serve(&lab, 80);
     let gue = serve(&lab, 81);
     let taps: Vec<Capture> = ["d0", "d1"]
@@ -230,7 +228,7 @@ fn tcp_through_ipip_and_gue_to_a_real_one_routed_hop_away() {
     assert_eq!(exchange(&lab, 80, 100), expected(100), "over IPIP");
     assert_eq!(exchange(&lab, 81, 100), expected(100), "over GUE");
     assert!(
-        dp.counter(Reason::Encapsulated).unwrap() >= 6,
+        director.maps().counter(Reason::Encapsulated).unwrap() >= 6,
         "SYN, ACK and data were encapsulated"
     );
     assert!(
@@ -273,7 +271,7 @@ fn path_mtu_discovery_through_the_tunnel_lets_full_size_segments_through() {
     require_root();
     let lab = TunnelLab::new("pmt");
     let (pins, decap_pins) = (PinDir::new("pmt"), PinDir::new("pmd"));
-    let (dp, _decap, _tables, _client_xdp) = start(&lab, &pins, &decap_pins);
+    let (director, _decap, _client_xdp) = start(&lab, &pins, &decap_pins);
     let server = serve(&lab, 80);
 
     // 200 kB: the client's 1500-byte segments do not fit once encapsulated (1520 > 1500).
@@ -281,7 +279,7 @@ fn path_mtu_discovery_through_the_tunnel_lets_full_size_segments_through() {
     // smaller segments and the transfer completes.
     assert_eq!(exchange(&lab, 80, 200_000), expected(200_000));
     assert!(
-        dp.counter(Reason::IcmpTooBigSent).unwrap() >= 1,
+        director.maps().counter(Reason::IcmpTooBigSent).unwrap() >= 1,
         "the client was told the MTU"
     );
     let route = lab.client.sh(&format!("ip route get {VIP}"));

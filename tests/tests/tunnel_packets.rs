@@ -8,7 +8,7 @@ use lvs_common::{
     FlowKey, METHOD_DR, METHOD_GUE, METHOD_IPIP, PROTO_TCP, PROTO_UDP, Reason, ServiceKey,
     TunnelConfig, csum, flow_hash, gue_source_port,
 };
-use lvs_ctl::tables::{RealSpec, ServiceSpec};
+use lvs_ctl::dataplane::{RealSpec, ServiceSpec};
 use lvs_tests::{lab::Netns, packet::*, *};
 use std::net::{IpAddr, SocketAddr};
 
@@ -37,7 +37,7 @@ fn svc(vip: &str, port: u16, proto: u8, r: RealSpec) -> ServiceSpec {
 
 fn harness(tag: &str) -> Harness {
     let mut h = Harness::new(tag);
-    h.dp.set_tunnel(&tunnel()).expect("tunnel settings");
+    h.set_tunnel(&tunnel());
     h.apply(&[
         svc(
             "198.18.0.10",
@@ -360,11 +360,10 @@ fn inner_udp_without_checksum_gets_an_outer_ipv4_checksum_of_zero() {
 #[test]
 fn no_tunnel_source_for_the_family_is_a_counted_drop() {
     let mut h = harness("nos");
-    h.dp.set_tunnel(&TunnelConfig {
+    h.set_tunnel(&TunnelConfig {
         source6: [0; 16],
         ..tunnel()
-    })
-    .expect("tunnel settings");
+    });
     let out = h.run(&frame(
         sa("[2001:db8:ff::1]:1"),
         sa("[2001:db8::10]:443"),
@@ -403,8 +402,7 @@ fn with_mtu_1400<T: Send>(tag: &str, f: impl FnOnce(u32) -> T + Send) -> T {
 fn too_big_once_encapsulated_answers_the_client_with_the_mtu_that_fits() {
     let mut h = harness("mtu");
     with_mtu_1400("mtu", |m0| {
-        h.dp.set_iface(m0, DIRECTOR_MAC)
-            .expect("the test interface in the interface table");
+        h.register_iface(m0, DIRECTOR_MAC);
         let client = sa("198.18.200.1:40000");
         // 1380 + 20 = 1400 fits exactly.
         let fits = frame_sized(client, sa("198.18.0.10:80"), PROTO_TCP, 0, 1380, true);
@@ -413,7 +411,8 @@ fn too_big_once_encapsulated_answers_the_client_with_the_mtu_that_fits() {
             o.verdict,
             XDP_TX,
             "a packet that fits is encapsulated; counters {:?}",
-            h.dp.counters()
+            h.maps()
+                .counters()
                 .unwrap()
                 .into_iter()
                 .filter(|(_, n)| *n > 0)
@@ -529,7 +528,9 @@ fn icmp_errors_about_a_vip_flow_go_to_the_real_that_owns_it() {
     assert_eq!(out.verdict, XDP_TX);
     assert_eq!(out.frame[0..6], real_mac(9), "DR to the table's real");
     assert!(
-        h.dp.conn(&FlowKey::new(other, dr_vip, PROTO_TCP)).is_none(),
+        h.maps()
+            .conn(&FlowKey::new(other, dr_vip, PROTO_TCP))
+            .is_none(),
         "no connection entry from an ICMP error"
     );
 

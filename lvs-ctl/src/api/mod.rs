@@ -369,33 +369,8 @@ pub struct RepairView {
 /// Longest path of a unix socket (`sun_path` less its terminating NUL).
 pub const MAX_SOCKET_PATH: usize = 107;
 
-/// How a flow was (or would be) scheduled.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "via", rename_all = "snake_case")]
-pub enum Via {
-    /// No service for the destination: the packet is passed to the kernel untouched.
-    NoService,
-    /// The connection table holds the flow.
-    Connection {
-        /// Real index in the data plane.
-        index: u32,
-    },
-    /// The Maglev table decides (a new flow, or one whose real left).
-    Maglev {
-        /// `flow_hash % size`.
-        slot: u32,
-        /// Table size.
-        size: u32,
-        /// The flow hash.
-        hash: u32,
-        /// Only the client address was hashed (persistent service).
-        src_only: bool,
-        /// Real index in the slot (0: none, the packet is dropped).
-        index: u32,
-        /// The connection table held the flow for a real that is gone.
-        stale_connection: bool,
-    },
-}
+/// How a flow was (or would be) scheduled: the data plane's own words.
+pub use crate::dataplane::Via;
 
 /// The answer of `explain`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

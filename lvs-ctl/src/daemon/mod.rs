@@ -2,10 +2,12 @@
 //!
 //! Desired state = the configuration file + run-time edits made through the CLI + health
 //! (check verdicts, maintenance files, drains) + where the reals are on the wire (neighbours).
-//! One task owns the [`Dataplane`] and the [`Tables`] writer; CLI requests, health events,
-//! reloads and the periodic tick all go through it, one at a time, so every change is computed
-//! from the whole desired state ([`plan`]) and applied by [`Tables::apply`], which writes only
-//! the difference (make before break, Maglev tables swapped atomically per service).
+//! This module is the event loop that wires the parts: the configuration and its reloads
+//! ([`reload`]), the health engine ([`Monitor`]), the API server ([`api::server`]), the
+//! neighbour resolver ([`neighbours`]) and the data plane's owner ([`Director`]). One task
+//! holds them; CLI requests, health events, reloads and the periodic tick go through it one at
+//! a time, so every change is compiled from the whole desired state ([`compile`]) and handed to
+//! [`Director::apply`], which writes only the difference (make before break).
 //!
 //! Reload semantics (`SIGHUP`, `lvs-ctl reload`, or the file's modification time changing):
 //! as `ipvsadm-restore`, the file replaces the running state, run-time edits and drains
@@ -17,11 +19,11 @@
 
 use crate::{
     api::{self, RateView, Request, Response, ServiceRef},
+    compile::{Desired, compile},
     config::{self, Config},
-    dataplane::{self, Dataplane, LoadOptions, PinLock},
+    dataplane::{self, Applied, ApplyError, Director, LoadOptions, PinLock},
     health::{self, Event, Monitor, Target},
     neighbour::Resolver,
-    tables::{ApplyError, ServiceSpec, Tables},
 };
 use lvs_common::Stats;
 use std::{
@@ -49,8 +51,8 @@ pub enum DaemonError {
     /// Loading or attaching the program.
     #[error(transparent)]
     Dataplane(#[from] dataplane::Error),
-    /// Writing the tables.
-    #[error("writing the tables: {0}")]
+    /// Writing the maps or attaching the program.
+    #[error(transparent)]
     Apply(#[from] ApplyError),
     /// The control socket.
     #[error(transparent)]
@@ -101,8 +103,9 @@ struct Daemon {
     file: Config,
     desired: Config,
     rt: RunState,
-    dp: Dataplane,
-    tables: Tables,
+    /// The last desired state applied: what the maps hold, what `list` shows.
+    state: Desired,
+    director: Director,
     monitor: Monitor<RealKey>,
     resolver: Resolver,
     samples: HashMap<(ServiceRef, Option<IpAddr>), (Instant, Stats)>,
@@ -168,7 +171,7 @@ impl Drop for StartGuard {
 fn preflight(cfg: &Config) -> Result<(), DaemonError> {
     let g = &cfg.global;
     api::server::check_path(&g.socket)?;
-    Dataplane::preflight_ifaces(&g.interfaces)?;
+    Director::preflight(&g.interfaces)?;
     Ok(())
 }
 
@@ -195,10 +198,9 @@ async fn main_loop(config_path: &Path) -> Result<(), DaemonError> {
     guard.socket = Some(g.socket.clone());
     let mut opts = LoadOptions::new(&g.pin_path);
     opts.conn_table_size = g.conn_table_size;
-    let mut dp = Dataplane::load(&opts)?;
-    // A restart: rebuild the writer's memory from the pinned maps, so reconciling the same
-    // wanted state writes nothing and moves no flow.
-    let tables = Tables::adopt(&mut dp)?;
+    // A restart: the owner adopts the pinned maps, so reconciling the same desired state
+    // writes nothing and moves no flow.
+    let director = Director::open(&opts)?;
     let resolver = Resolver::new().map_err(|e| DaemonError::Io {
         what: "netlink".into(),
         source: std::io::Error::other(e),
@@ -206,8 +208,6 @@ async fn main_loop(config_path: &Path) -> Result<(), DaemonError> {
     let (events_tx, mut events) = mpsc::channel::<Event<RealKey>>(1024);
     let monitor = Monitor::new(events_tx);
     let socket = g.socket.clone();
-    let ifaces = g.interfaces.clone();
-    let mode = xdp_mode(g.xdp_mode);
 
     let rt = RunState {
         maintenance: maintenance(&desired, g.maintenance_dir.as_deref()),
@@ -217,10 +217,10 @@ async fn main_loop(config_path: &Path) -> Result<(), DaemonError> {
         path: config_path.to_owned(),
         mtime,
         file: desired.clone(),
+        state: compile(&desired, &rt),
         desired,
         rt,
-        dp,
-        tables,
+        director,
         monitor,
         resolver,
         samples: HashMap::new(),
@@ -231,18 +231,12 @@ async fn main_loop(config_path: &Path) -> Result<(), DaemonError> {
         lock,
     };
     d.resolve_all(false).await;
-    // Write the tables before attaching, so a first start never runs without them.
-    if !d.reconcile("tables reconciled at start")? {
+    // The owner writes the tables before it attaches: a first start never runs without them.
+    let done = d.reconcile("tables reconciled at start")?;
+    if !done.tunnel && done.tables.is_empty() {
         log::info!("the pinned tables already hold the desired state: nothing written");
     }
-    for iface in &ifaces {
-        d.dp.attach_pinned(iface, mode)?;
-        log::info!(
-            "lvs_director attached to {iface} (pinned under {})",
-            d.dp.pin_dir().display()
-        );
-    }
-    d.monitor.set_checks(checks(&d.desired));
+    d.monitor.set_checks(d.state.checks.clone());
 
     let mut calls = api::server::listen(listener);
     log::info!("listening on {}", socket.display());
@@ -287,51 +281,25 @@ async fn main_loop(config_path: &Path) -> Result<(), DaemonError> {
     Ok(())
 }
 
-fn xdp_mode(m: config::XdpMode) -> aya::programs::XdpMode {
-    match m {
-        config::XdpMode::Auto => aya::programs::XdpMode::Default,
-        config::XdpMode::Native => aya::programs::XdpMode::Driver,
-        config::XdpMode::Skb => aya::programs::XdpMode::Skb,
-    }
-}
-
 impl Daemon {
-    /// Writes the tunnel settings when they differ from the data plane's.
-    pub(super) fn write_tunnel(&mut self) -> Result<(), ApplyError> {
-        let want = self
-            .desired
-            .global
-            .tunnel
-            .as_ref()
-            .map(|t| t.to_data_plane())
-            .unwrap_or_default();
-        if self.dp.tunnel()? != want {
-            self.dp.set_tunnel(&want)?;
-            log::info!("tunnel settings written: {want:?}");
+    /// Compiles the desired state and has the owner apply it; on success it is the state
+    /// `list` shows. Returns what was written.
+    pub(super) fn reconcile(&mut self, why: &str) -> Result<Applied, ApplyError> {
+        let next = compile(&self.desired, &self.rt);
+        let done = self.director.apply(&next.dataplane)?;
+        if done.tunnel {
+            log::info!("tunnel settings written: {:?}", next.dataplane.tunnel);
         }
-        Ok(())
-    }
-
-    /// Writes the tunnel settings and the tables for the desired state; `Ok(false)` when the
-    /// tables held it already.
-    pub(super) fn reconcile(&mut self, why: &str) -> Result<bool, ApplyError> {
-        self.write_tunnel()?;
-        let planned = plan(&self.desired, &self.rt);
-        let specs: Vec<ServiceSpec> = planned.iter().map(|p| p.spec.clone()).collect();
-        let report = self.tables.apply(&mut self.dp, &specs)?;
-        if !report.is_empty() {
-            log::info!("{why}: {report:?}");
+        if !done.tables.is_empty() {
+            log::info!("{why}: {:?}", done.tables);
         }
-        let fallbacks: BTreeSet<RealKey> = planned
-            .iter()
-            .flat_map(|p| {
-                p.view
-                    .reals
-                    .iter()
-                    .filter(|r| r.fallback)
-                    .map(|r| (p.service, r.address))
-            })
-            .collect();
+        for iface in &done.attached {
+            log::info!(
+                "lvs_director attached to {iface} (pinned under {})",
+                self.director.pin_dir().display()
+            );
+        }
+        let fallbacks = next.fallbacks();
         for (svc, addr) in fallbacks.difference(&self.fallbacks) {
             log::info!("service {svc}: fallback {addr} takes new flows, no real can ({why})");
         }
@@ -341,7 +309,8 @@ impl Daemon {
             );
         }
         self.fallbacks = fallbacks;
-        Ok(!report.is_empty())
+        self.state = next;
+        Ok(done)
     }
 
     pub(super) async fn tick(&mut self) {
@@ -394,31 +363,14 @@ impl Daemon {
     /// interface, its maps pinned, the map contents it wrote) and puts back what someone else
     /// removed or changed, saying so at WARN and in `list`.
     pub(super) fn verify(&mut self) {
-        let ifaces = self.desired.global.interfaces.clone();
-        let mut found = self.dp.drift(&ifaces);
-        if !found.is_empty()
-            && let Err(e) = self
-                .dp
-                .repair(&ifaces, xdp_mode(self.desired.global.xdp_mode))
-        {
-            log::error!("data plane: repairing pins and links: {e}");
-        }
-        let pin_dir = self.dp.pin_dir().to_owned();
+        let found = self.director.verify(&self.state.dataplane);
+        let pin_dir = self.director.pin_dir().to_owned();
         if !self.lock.holds(&pin_dir) {
             match PinLock::acquire(&pin_dir) {
                 Ok(lock) => self.lock = lock,
                 Err(e) => log::error!("data plane: {e}"),
             }
         }
-        match self.tables.repair(&mut self.dp) {
-            Ok(f) => found.extend(f),
-            Err(e) => log::error!("data plane: checking the maps: {e}"),
-        }
-        if found.is_empty() {
-            return;
-        }
-        // A table forgotten by the check is rebuilt now, make-before-break.
-        self.apply_or_log("repair");
         let now = SystemTime::now();
         for what in found {
             log::warn!("data plane changed by someone else: {what}; repaired");
@@ -540,7 +492,7 @@ impl Daemon {
                         message: format!("{message}: writing the tables: {e}; nothing changed"),
                     };
                 }
-                self.monitor.set_checks(checks(&self.desired));
+                self.monitor.set_checks(self.state.checks.clone());
                 log::info!("lvs-ctl: {message}");
                 if let Request::RealEdit {
                     target,

@@ -45,21 +45,12 @@ impl Daemon {
         .into_iter()
         .filter_map(|(k, changed)| changed.then_some(k))
         .collect();
-        let new_ifaces: Vec<String> = next
-            .global
-            .interfaces
-            .iter()
-            .filter(|i| !self.desired.global.interfaces.contains(i))
-            .cloned()
-            .collect();
-        for iface in &new_ifaces {
-            if let Err(e) = self.dp.attach_pinned(iface, xdp_mode(next.global.xdp_mode)) {
-                let message = format!(
-                    "reload ({why}) rejected, running state unchanged: attaching to {iface}: {e}"
-                );
-                log::error!("{message}");
-                return Response::Error { message };
-            }
+        // New interfaces are attached by the owner after the tables; one that cannot be is a
+        // rejection before anything is written.
+        if let Err(e) = Director::preflight(&next.global.interfaces) {
+            let message = format!("reload ({why}) rejected, running state unchanged: {e}");
+            log::error!("{message}");
+            return Response::Error { message };
         }
         // Run-time changes are state, not configuration: they stay where the file did not
         // change what they changed.

@@ -1,11 +1,11 @@
 //! What `list` and `explain` show: the compiled state with the counters read back.
 
 use crate::{
-    api::{self, CheckView, Explanation, Health, Listing, RateView, ServiceRef, StatsView, Via},
+    api::{self, CheckView, Explanation, Health, Listing, RateView, ServiceRef, StatsView},
     config::{self},
     health::{self},
 };
-use lvs_common::{FlowKey, SVC_F_HASH_SRC_ONLY, Stats, flow_hash};
+use lvs_common::{FlowKey, Stats};
 use std::{
     collections::HashMap,
     net::{IpAddr, SocketAddr},
@@ -17,20 +17,16 @@ use super::*;
 impl Daemon {
     pub(super) fn stats_of(&self, s: &ServiceRef, real: Option<IpAddr>) -> Stats {
         let key = s.key();
-        let r = match real {
-            None => self.tables.service_stats(&self.dp, &key).ok(),
-            Some(a) => self
-                .tables
-                .real_index(&key, a)
-                .and_then(|i| self.dp.real_stats(i).ok()),
-        };
-        r.unwrap_or_default()
+        match real {
+            None => self.director.service_stats(&key),
+            Some(a) => self.director.real_stats(&key, a),
+        }
     }
 
     pub(super) fn sample(&mut self) {
         let now = Instant::now();
         let mut keys = Vec::new();
-        for p in plan(&self.desired, &self.rt) {
+        for p in &self.state.services {
             keys.push((p.service, None));
             keys.extend(p.view.reals.iter().map(|r| (p.service, Some(r.address))));
         }
@@ -63,10 +59,12 @@ impl Daemon {
             .into_iter()
             .map(|st| (st.id, check_view(&st)))
             .collect();
-        let services = plan(&self.desired, &self.rt)
-            .into_iter()
+        let services = self
+            .state
+            .services
+            .iter()
             .map(|p| {
-                let mut v = p.view;
+                let mut v = p.view.clone();
                 v.stats = StatsView::of(&self.stats_of(&p.service, None));
                 v.rate = self
                     .rates
@@ -101,76 +99,29 @@ impl Daemon {
         }
     }
 
+    /// What the data plane does with a packet of the flow, decided by its owner with the
+    /// data plane's own rules.
     pub(super) fn explain(
         &self,
         src: SocketAddr,
         dst: SocketAddr,
         protocol: config::Protocol,
     ) -> Explanation {
-        let flow_name = format!("{src} -> {dst}/{protocol}");
-        let proto = api::proto_number(protocol);
-        let flow = FlowKey::new(src, dst, proto);
-        let live = self.dp.services();
+        let flow = FlowKey::new(src, dst, api::proto_number(protocol));
         let exact = ServiceRef {
             vip: dst.ip(),
             port: dst.port(),
             protocol,
         };
-        let any_port = ServiceRef { port: 0, ..exact };
-        let found = [exact, any_port].into_iter().find_map(|r| {
-            let key = r.key();
-            live.iter().find(|(k, _)| *k == key).map(|(_, s)| (r, *s))
-        });
-        let Some((sref, svc)) = found else {
-            return Explanation {
-                flow: flow_name,
-                service: None,
-                real: None,
-                via: Via::NoService,
-            };
-        };
-        let real_at = |index: u32| self.dp.real(index).ok();
-        let mut stale = false;
-        if let Some(conn) = self.dp.conn(&flow) {
-            match real_at(conn.real) {
-                Some(r) if r.is_active() && r.generation == conn.generation => {
-                    return Explanation {
-                        flow: flow_name,
-                        service: Some(sref),
-                        real: Some(r.addr()),
-                        via: Via::Connection { index: conn.real },
-                    };
-                }
-                _ => stale = true,
-            }
-        }
-        let src_only = svc.flags & SVC_F_HASH_SRC_ONLY != 0;
-        let hash = flow_hash(&flow, src_only);
-        let size = svc.ring_size.max(1);
-        let slot = hash % size;
-        let index = self
-            .dp
-            .read_ring(svc.ring)
-            .ok()
-            .flatten()
-            .and_then(|t| t.get(slot as usize).copied())
-            .unwrap_or(0);
-        let real = (index != 0)
-            .then(|| real_at(index))
-            .flatten()
-            .map(|r| r.addr());
+        // As the data plane looks services up: the exact port first, then every port.
+        let candidates = [exact, ServiceRef { port: 0, ..exact }];
+        let keys = candidates.map(|r| r.key());
+        let d = self.director.explain(&flow, &keys);
         Explanation {
-            flow: flow_name,
-            service: Some(sref),
-            real,
-            via: Via::Maglev {
-                slot,
-                size: svc.ring_size,
-                hash,
-                src_only,
-                index,
-                stale_connection: stale,
-            },
+            flow: format!("{src} -> {dst}/{protocol}"),
+            service: d.service.map(|i| candidates[i]),
+            real: d.real,
+            via: d.via,
         }
     }
 }

@@ -6,7 +6,7 @@
 //!     before and after the change; one million random IPv4 TCP flows are hashed with
 //!     `lvs_common::flow_hash` onto the table as the data plane does, and a flow "moves" when
 //!     its slot holds another real after the change. Rounds remove (add) a different real.
-//! (b) With the connection table: the director itself (`Tables` + `lvs_director` through
+//! (b) With the connection table: the director itself (the controller's `Director` + `lvs_director` through
 //!     BPF_PROG_TEST_RUN), N = 10 and 100: flows are established, the pool changes, the same
 //!     flows are sent again and the real each one is forwarded to (the destination MAC) is
 //!     compared. Needs root; without it (and for N = 1000) the figure is computed from the
@@ -20,8 +20,8 @@
 use anyhow::{Context, Result, ensure};
 use lvs_common::{FlowKey, PROTO_TCP, Reason, ServiceKey, flow_hash};
 use lvs_ctl::{
+    dataplane::{RealSpec, ServiceSpec},
     maglev,
-    tables::{RealSpec, ServiceSpec},
 };
 use lvs_tests::{
     Harness, XDP_TX,

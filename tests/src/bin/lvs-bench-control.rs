@@ -7,7 +7,7 @@
 use anyhow::{Context, Result, bail};
 use lvs_ctl::{
     api::{self, Request, ServiceRef},
-    dataplane::{Dataplane, LoadOptions},
+    dataplane::{LoadOptions, Maps},
     maglev,
 };
 use lvs_tests::bench::{Figure, Section, Target};
@@ -66,7 +66,7 @@ impl Drop for Daemon {
 
 /// Polls the pinned service entry until its live ring slot differs from `old`.
 fn wait_ring_change(
-    dp: &Dataplane,
+    dp: &Maps,
     key: &lvs_common::ServiceKey,
     old: u32,
     limit: Duration,
@@ -124,7 +124,7 @@ services:\n  - {{vip: 198.18.100.1, port: 80, check: {{type: on}},\n     reals: 
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let dp = Dataplane::load(&LoadOptions::new(&pins.0)).context("opening the pinned maps")?;
+    let dp = Maps::load(&LoadOptions::new(&pins.0)).context("opening the pinned maps")?;
     let service: ServiceRef = "198.18.100.1:80/tcp".parse()?;
     let key = service.key();
     let mut ring = dp
@@ -185,7 +185,7 @@ services:\n  - {{vip: 198.18.100.1, port: 80, check: {{type: on}},\n     reals: 
 /// outer slot, and clearing an outer slot.
 fn ring_ops() -> Result<(Duration, Duration)> {
     let pins = PinDir::new("br");
-    let mut dp = Dataplane::load(&LoadOptions::new(&pins.0)).context("load lvs_director")?;
+    let mut dp = Maps::load(&LoadOptions::new(&pins.0)).context("load lvs_director")?;
     let table: Vec<u32> = (0..65537u32).map(|i| 1 + i % 7).collect();
     let (mut write, mut clear) = (Vec::new(), Vec::new());
     for _ in 0..BUILDS {

@@ -22,10 +22,7 @@ use aya::{
 use lvs_common::{
     METHOD_DR, METHOD_GUE, METHOD_IPIP, PROTO_TCP, PROTO_UDP, Reason, ServiceKey, TunnelConfig,
 };
-use lvs_ctl::{
-    dataplane::FLOOR_OBJECT,
-    tables::{RealSpec, ServiceSpec},
-};
+use lvs_ctl::dataplane::{FLOOR_OBJECT, RealSpec, ServiceSpec};
 use lvs_tests::{
     Harness, XDP_PASS, XDP_TX,
     bench::{Figure, Section, Target},
@@ -182,11 +179,11 @@ fn main() -> Result<()> {
     let flows_made = args.flows + args.shots * (4 + 2 * args.rounds as u32) + 1024;
     let conns = (flows_made * cpus).next_power_of_two();
     let mut h = Harness::with_conn_table("bch", conns);
-    h.dp.set_tunnel(&TunnelConfig {
+    h.set_tunnel(&TunnelConfig {
         source4: [198, 18, 250, 1],
         source6: "2001:db8:250::1".parse::<std::net::Ipv6Addr>()?.octets(),
         ..Default::default()
-    })?;
+    });
     // Every real's MAC is the director's own: `repeat` runs the program again on the frame it
     // rewrote, which must still be addressed to the director (the program takes only frames
     // to its ingress interface's MAC). The rewrite costs the same whatever the MACs.
@@ -213,7 +210,7 @@ fn main() -> Result<()> {
         svc("198.18.0.12", 80, "198.18.3.", METHOD_GUE),
         svc("2001:db8::12", 80, "2001:db8:3::", METHOD_GUE),
     ]);
-    let dp = h.dp.program();
+    let dp = h.director.program();
     let vip4 = sa("198.18.0.10:80");
     let vip6 = sa("[2001:db8::10]:80");
     let tunnel_vips = [

@@ -2,7 +2,7 @@
 //!
 //! - Kernel: `lvs_director` loaded with a connection table of 1,000,000 entries (under a pin
 //!   directory of its own, removed at the end), 100 services of 4 reals applied through
-//!   `Tables`; then every BPF map this process holds is read from `/proc/self/fdinfo`
+//!   the controller's `Director`; then every BPF map this process holds is read from `/proc/self/fdinfo`
 //!   (`memlock`: what the kernel charges for the map, its own accounting since 6.4) and named
 //!   with `BPF_OBJ_GET_INFO_BY_FD`. The per-service Maglev tables (two inner maps of 65537
 //!   slots per service) are not in the program's map list; they are found the same way.
@@ -15,10 +15,7 @@
 
 use anyhow::{Context, Result, bail, ensure};
 use lvs_common::{PROTO_TCP, ServiceKey};
-use lvs_ctl::{
-    dataplane::{Dataplane, LoadOptions, unpin_all},
-    tables::{RealSpec, ServiceSpec, Tables},
-};
+use lvs_ctl::dataplane::{Director, LoadOptions, RealSpec, ServiceSpec, Wanted, unpin_all};
 use lvs_tests::{
     PinDir,
     bench::{Figure, Section},
@@ -136,12 +133,11 @@ fn figure(
 /// The kernel side: the director's maps and the services' tables.
 fn kernel(md: &mut String, figures: &mut Vec<Figure>) -> Result<()> {
     let pins = PinDir::new("mem");
-    let mut dp = Dataplane::load(&LoadOptions {
+    let mut director = Director::open(&LoadOptions {
         pin_dir: pins.0.clone(),
         conn_table_size: CONNS,
     })
     .context("loading lvs_director with a 1,000,000-entry connection table")?;
-    let mut tables = Tables::new();
     let services: Vec<ServiceSpec> = (0..SERVICES)
         .map(|s| ServiceSpec {
             key: ServiceKey::new(vip(s), 80, PROTO_TCP),
@@ -155,11 +151,14 @@ fn kernel(md: &mut String, figures: &mut Vec<Figure>) -> Result<()> {
                 .collect(),
         })
         .collect();
-    tables
-        .apply(&mut dp, &services)
+    director
+        .apply(&Wanted {
+            services,
+            ..Wanted::default()
+        })
         .context("applying 100 services")?;
     let maps = maps_of("self")?;
-    drop(dp);
+    drop(director);
     drop(pins);
 
     let (rings, program): (Vec<&MapMem>, Vec<&MapMem>) =
@@ -170,7 +169,7 @@ fn kernel(md: &mut String, figures: &mut Vec<Figure>) -> Result<()> {
         md,
         "### Kernel: maps for {CONNS} connections and {SERVICES} services\n\n\
          `lvs_director` loaded with `conn_table_size: {CONNS}`, {SERVICES} services of \
-         {KERNEL_REALS} reals applied through `Tables`; `memlock` of every map this process \
+         {KERNEL_REALS} reals applied through the controller's `Director`; `memlock` of every map this process \
          holds, from `/proc/self/fdinfo` (the kernel's own accounting of the map's memory). \
          Hash maps are preallocated: the connection table costs the same empty or full.\n"
     )?;

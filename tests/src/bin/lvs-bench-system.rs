@@ -21,10 +21,7 @@
 use anyhow::{Context, Result, bail, ensure};
 use aya::programs::{XdpMode, xdp::XdpLinkId};
 use lvs_common::{METHOD_DR, PROTO_UDP, ServiceKey};
-use lvs_ctl::{
-    dataplane::{Dataplane, LoadOptions},
-    tables::{RealSpec, ServiceSpec, Tables},
-};
+use lvs_ctl::dataplane::{Director, LoadOptions, RealSpec, ServiceSpec, Wanted};
 use lvs_tests::{
     PinDir,
     bench::{Figure, Section, Target},
@@ -173,7 +170,7 @@ struct Snapshot {
 struct Bench {
     lab: Lab,
     traffic: Traffic,
-    dp: Dataplane,
+    director: Director,
     _pins: PinDir,
     client_ifindex: u32,
 }
@@ -253,7 +250,7 @@ fn setup(teardown: &Teardown) -> Result<Bench> {
     teardown.pins(&pins.0);
     let mut opts = LoadOptions::new(&pins.0);
     opts.conn_table_size = 65536;
-    let mut dp = Dataplane::load(&opts).context("loading lvs_director")?;
+    let mut director = Director::open(&opts).context("loading lvs_director")?;
     let vip: IpAddr = VIP4.parse()?;
     let reals = lab
         .reals
@@ -269,22 +266,22 @@ fn setup(teardown: &Teardown) -> Result<Bench> {
             active: true,
         })
         .collect();
-    Tables::new()
-        .apply(
-            &mut dp,
-            &[ServiceSpec {
+    director
+        .apply(&Wanted {
+            services: vec![ServiceSpec {
                 key: ServiceKey::new(vip, PORT, PROTO_UDP),
                 flags: 0,
                 ring_size: 65537,
                 reals,
             }],
-        )
+            ..Wanted::default()
+        })
         .context("writing the service")?;
     let client_ifindex = lab.client.ifindex("c0");
     Ok(Bench {
         lab,
         traffic,
-        dp,
+        director,
         _pins: pins,
         client_ifindex,
     })
@@ -305,9 +302,9 @@ impl Bench {
             Case::Gen => Active::Sink(self.traffic.attach("lvs_sink", d, "d0")?),
             Case::Fwd => Active::Fwd(self.traffic.attach("lvs_fwd", d, "d0")?),
             Case::Lvs => {
-                let dp = &mut self.dp;
+                let director = &mut self.director;
                 Active::Lvs(
-                    d.enter(|| dp.attach("d0", XdpMode::Driver))
+                    d.enter(|| director.attach_unpinned("d0", XdpMode::Driver))
                         .context("attaching lvs_director to d0")?,
                 )
             }
@@ -323,7 +320,7 @@ impl Bench {
         match a {
             Active::Sink(l) => self.traffic.detach("lvs_sink", l),
             Active::Fwd(l) => self.traffic.detach("lvs_fwd", l),
-            Active::Lvs(l) => self.dp.detach(l).context("detaching lvs_director"),
+            Active::Lvs(l) => self.director.detach(l).context("detaching lvs_director"),
             Active::Nft => {
                 self.lab.director.sh("nft delete table ip lvsbench");
                 Ok(())

@@ -7,7 +7,7 @@
 pub mod health;
 
 use lvs_common::{Real, Service, ServiceKey, VipKey};
-use lvs_ctl::dataplane::{Dataplane, LoadOptions};
+use lvs_ctl::dataplane::{LoadOptions, Maps};
 use lvs_tests::{PinDir, lab::*, require_root, unique};
 use std::{
     collections::HashMap,
@@ -32,7 +32,7 @@ pub struct Snapshot {
 /// What the maps pinned under `pins` hold now.
 pub fn snapshot(pins: &Path) -> Snapshot {
     // A second handle on the pinned maps (its own program is never attached).
-    let dp = Dataplane::load(&LoadOptions::new(pins)).expect("open the pinned maps");
+    let dp = Maps::load(&LoadOptions::new(pins)).expect("open the pinned maps");
     let mut services: Vec<_> = dp
         .services()
         .into_iter()

@@ -1,14 +1,21 @@
 //! `lvs_decap` on a real server in tunnel mode: loading, attaching (pinned, like the
 //! director) and its two small maps (the host's tunnel addresses and GUE ports).
 
-use crate::dataplane::{Result, attach_pinned, load_pinned, map_err, take};
+use super::{
+    Result, map_err,
+    maps::{sum_counter, sum_counters},
+    pins::{attach_pinned, load_pinned, take},
+};
 use aya::{
     Ebpf,
     maps::{HashMap, MapData, PerCpuArray},
     programs::{Xdp, XdpMode},
 };
 use lvs_common::{MAP_DECAP_ADDRS, MAP_DECAP_COUNTERS, MAP_DECAP_PORTS, Reason, VipKey};
-use std::{net::IpAddr, path::Path};
+use std::{
+    net::IpAddr,
+    path::{Path, PathBuf},
+};
 
 /// The decapsulator, built by `build.rs` from `lvs-ebpf/src/decap.rs`.
 pub static DECAP_OBJECT: &[u8] =
@@ -17,8 +24,23 @@ pub static DECAP_OBJECT: &[u8] =
 /// Default pin directory of the decapsulator.
 pub const DEFAULT_DECAP_PIN_DIR: &str = "/sys/fs/bpf/lvs-decap";
 
+/// Everything `lvs_decap` should hold: the one input of [`Decap::apply`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecapWanted {
+    /// Interfaces it is attached to (pinned links under its pin directory).
+    pub interfaces: Vec<String>,
+    /// How to attach where a new link is made.
+    pub xdp_mode: XdpMode,
+    /// Outer destination addresses tunnelled packets are decapsulated for.
+    pub addresses: Vec<IpAddr>,
+    /// UDP ports that carry GUE.
+    pub ports: Vec<u16>,
+}
+
+/// The one owner of `lvs_decap` on a real server: the sibling of [`super::Director`].
 pub struct Decap {
     ebpf: Ebpf,
+    pin_dir: PathBuf,
     addrs: HashMap<MapData, VipKey, u32>,
     ports: HashMap<MapData, [u8; 2], u32>,
     counters: PerCpuArray<MapData, u64>,
@@ -26,7 +48,7 @@ pub struct Decap {
 
 impl Decap {
     /// Loads `lvs_decap`, its maps pinned under `pin_dir` (adopted when present).
-    pub fn load(pin_dir: &Path) -> Result<Self> {
+    pub fn open(pin_dir: &Path) -> Result<Self> {
         let maps = [MAP_DECAP_ADDRS, MAP_DECAP_PORTS, MAP_DECAP_COUNTERS];
         let mut ebpf = load_pinned(DECAP_OBJECT, "lvs_decap", pin_dir, &maps, &[])?;
         Ok(Decap {
@@ -34,7 +56,19 @@ impl Decap {
             ports: take(&mut ebpf, MAP_DECAP_PORTS)?,
             counters: take(&mut ebpf, MAP_DECAP_COUNTERS)?,
             ebpf,
+            pin_dir: pin_dir.to_owned(),
         })
+    }
+
+    /// Makes the maps and links hold `want`: the address and port sets replaced, then the
+    /// program attached (or its pinned link taken over) on every interface.
+    pub fn apply(&mut self, want: &DecapWanted) -> Result<()> {
+        self.set_addresses(&want.addresses)?;
+        self.set_ports(&want.ports)?;
+        for iface in &want.interfaces {
+            self.attach_pinned(iface, want.xdp_mode)?;
+        }
+        Ok(())
     }
 
     pub fn program(&self) -> &Xdp {
@@ -44,18 +78,18 @@ impl Decap {
             .expect("checked at load")
     }
 
-    /// Attaches to `iface` through a link pinned under `pin_dir` (see `Dataplane::attach_pinned`).
-    pub fn attach_pinned(&mut self, pin_dir: &Path, iface: &str, mode: XdpMode) -> Result<()> {
+    /// Attaches to `iface` through a link pinned under the pin directory.
+    fn attach_pinned(&mut self, iface: &str, mode: XdpMode) -> Result<()> {
         let program: &mut Xdp = self
             .ebpf
             .program_mut("lvs_decap")
             .and_then(|p| p.try_into().ok())
             .expect("checked at load");
-        attach_pinned(program, pin_dir, iface, mode)
+        attach_pinned(program, &self.pin_dir, iface, mode)
     }
 
     /// The host addresses tunnelled packets are decapsulated for (replaces the set).
-    pub fn set_addresses(&mut self, addrs: &[IpAddr]) -> Result<()> {
+    fn set_addresses(&mut self, addrs: &[IpAddr]) -> Result<()> {
         let keep: Vec<VipKey> = addrs.iter().map(|a| VipKey::new(*a)).collect();
         let old: Vec<VipKey> = self.addrs.keys().filter_map(|k| k.ok()).collect();
         for k in &keep {
@@ -70,7 +104,7 @@ impl Decap {
     }
 
     /// The UDP ports that carry GUE (replaces the set).
-    pub fn set_ports(&mut self, ports: &[u16]) -> Result<()> {
+    fn set_ports(&mut self, ports: &[u16]) -> Result<()> {
         let keep: Vec<[u8; 2]> = ports.iter().map(|p| p.to_be_bytes()).collect();
         let old: Vec<[u8; 2]> = self.ports.keys().filter_map(|k| k.ok()).collect();
         for k in &keep {
@@ -86,23 +120,15 @@ impl Decap {
 
     /// One counter, summed over the CPUs.
     pub fn counter(&self, reason: Reason) -> Result<u64> {
-        let values = self
-            .counters
-            .get(&(reason as u32), 0)
-            .map_err(map_err("reading counters"))?;
-        Ok(values.iter().sum())
+        sum_counter(&self.counters, reason)
     }
 
     /// Every counter that moved.
     pub fn counters(&self) -> Result<Vec<(Reason, u64)>> {
-        let mut out = Vec::new();
-        for &r in Reason::ALL {
-            let n = self.counter(r)?;
-            if n > 0 {
-                out.push((r, n));
-            }
-        }
-        Ok(out)
+        Ok(sum_counters(&self.counters)?
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .collect())
     }
 }
 

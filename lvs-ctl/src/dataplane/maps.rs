@@ -1,4 +1,5 @@
-//! The only code that loads programs and touches maps.
+//! Typed handles on the director's kernel objects: its program and every map. Only the
+//! [`super::Director`] writes through them (tests that play a second writer load their own).
 //!
 //! Every map is pinned under one directory (`/sys/fs/bpf/lvs` in production), and loading
 //! reuses the pins it finds: a restarted controller adopts the live maps instead of emptying
@@ -7,15 +8,15 @@
 //! `mmap` and the service switches to it with one map update, so a packet sees the old table
 //! or the new one, never a mix.
 
-use crate::sys;
+use super::{
+    Error, Result, io_err, map_err,
+    pins::{attach_pinned, load_pinned, prepare_pin_dir, take},
+    sys,
+};
 use aya::{
-    Ebpf, EbpfLoader,
+    Ebpf,
     maps::{Array, HashMap, MapData, PerCpuArray},
-    programs::{
-        Xdp, XdpMode,
-        links::{FdLink, PinnedLink},
-        xdp::{XdpLink, XdpLinkId},
-    },
+    programs::{Xdp, XdpMode, xdp::XdpLinkId},
 };
 use lvs_common::{
     Conn, FlowKey, Iface, MAP_CONNS, MAP_COUNTERS, MAP_IFACES, MAP_REAL_STATS, MAP_REALS,
@@ -54,60 +55,6 @@ const PINNED_MAPS: [&str; 10] = [
     MAP_IFACES,
 ];
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("{what}: {source}")]
-    Io {
-        what: String,
-        source: std::io::Error,
-    },
-    #[error("loading the XDP programs: {0}")]
-    Load(#[from] aya::EbpfError),
-    #[error("{what}: {source}")]
-    Program {
-        what: String,
-        source: aya::programs::ProgramError,
-    },
-    #[error("{what}: {source}")]
-    Map {
-        what: String,
-        source: aya::maps::MapError,
-    },
-    #[error("map {0} is missing from the program object")]
-    MissingMap(&'static str),
-    #[error(
-        "{} is in use by another lvs-ctl (a daemon, or `lvs-ctl load`): one controller per pin \
-         directory; stop the other one first",
-        .0.display()
-    )]
-    Locked(PathBuf),
-    #[error("Maglev table of {0} slots is out of range 1..={MAX_RING_SIZE}")]
-    RingSize(usize),
-    #[error(
-        "interface {iface} (ifindex {ifindex}) cannot be attached beside ifindex {other}: both \
-         fall in slot {slot} of the director's interface table (ifindex modulo {})",
-        lvs_common::IFACE_SLOTS
-    )]
-    IfaceSlot {
-        iface: String,
-        ifindex: u32,
-        other: u32,
-        slot: u32,
-    },
-}
-
-pub(crate) type Result<T> = std::result::Result<T, Error>;
-
-pub(crate) fn map_err(what: impl Into<String>) -> impl FnOnce(aya::maps::MapError) -> Error {
-    let what = what.into();
-    move |source| Error::Map { what, source }
-}
-
-pub(crate) fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
-    let what = what.into();
-    move |source| Error::Io { what, source }
-}
-
 /// How to load the director.
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
@@ -127,7 +74,7 @@ impl LoadOptions {
 }
 
 /// The loaded director and typed handles on its maps.
-pub struct Dataplane {
+pub struct Maps {
     ebpf: Ebpf,
     pin_dir: PathBuf,
     services: HashMap<MapData, ServiceKey, Service>,
@@ -147,7 +94,7 @@ pub struct Dataplane {
     pins: Vec<(&'static str, OwnedFd, u32)>,
 }
 
-impl Dataplane {
+impl Maps {
     /// Loads `lvs_director` into the kernel (not attached yet), creating the maps or adopting
     /// the ones pinned in `opts.pin_dir`.
     pub fn load(opts: &LoadOptions) -> Result<Self> {
@@ -183,7 +130,7 @@ impl Dataplane {
                 sys::map_id(fd.as_fd()).map_err(io_err(format!("reading {}", path.display())))?;
             pins.push((name, fd, id));
         }
-        Ok(Dataplane {
+        Ok(Maps {
             pins,
             services: take(&mut ebpf, MAP_SERVICES)?,
             vips: take(&mut ebpf, MAP_VIPS)?,
@@ -228,7 +175,7 @@ impl Dataplane {
             })
     }
 
-    /// Detaches the director from an interface it was attached to by [`Dataplane::attach`].
+    /// Detaches the director from an interface it was attached to by [`Maps::attach`].
     pub fn detach(&mut self, link: XdpLinkId) -> Result<()> {
         self.program_mut()
             .detach(link)
@@ -246,18 +193,6 @@ impl Dataplane {
         self.register_iface(iface)?;
         let pin_dir = self.pin_dir.clone();
         attach_pinned(self.program_mut(), &pin_dir, iface, mode)
-    }
-
-    /// Interfaces with a pinned director link.
-    pub fn pinned_links(pin_dir: &Path) -> Vec<String> {
-        let Ok(entries) = fs::read_dir(pin_dir.join("links")) else {
-            return Vec::new();
-        };
-        let mut out: Vec<String> = entries
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .collect();
-        out.sort();
-        out
     }
 
     /// What is no longer as this controller left it in the kernel: a map pin removed or
@@ -292,7 +227,7 @@ impl Dataplane {
         out
     }
 
-    /// Puts back what [`Dataplane::drift`] finds: the maps' pins, and the program on every
+    /// Puts back what [`Maps::drift`] finds: the maps' pins, and the program on every
     /// interface of `ifaces` (attached anew in `mode` where its link went away).
     pub fn repair(&mut self, ifaces: &[String], mode: XdpMode) -> Result<()> {
         prepare_pin_dir(&self.pin_dir)?;
@@ -328,7 +263,7 @@ impl Dataplane {
     }
 
     /// That every interface of `ifaces` exists in this network namespace and that no two
-    /// share a slot of the interface table: what [`Dataplane::attach`] needs, checked before
+    /// share a slot of the interface table: what [`Maps::attach`] needs, checked before
     /// anything is written.
     pub fn preflight_ifaces(ifaces: &[String]) -> Result<()> {
         let mut slots: BTreeMap<u32, u32> = BTreeMap::new();
@@ -561,26 +496,29 @@ impl Dataplane {
 
     /// Every counter, summed over the CPUs, in [`Reason::ALL`] order.
     pub fn counters(&self) -> Result<Vec<(Reason, u64)>> {
-        Reason::ALL
-            .iter()
-            .map(|&r| {
-                let values = self
-                    .counters
-                    .get(&(r as u32), 0)
-                    .map_err(map_err("reading counters"))?;
-                Ok((r, values.iter().sum()))
-            })
-            .collect()
+        sum_counters(&self.counters)
     }
 
     /// One counter, summed over the CPUs.
     pub fn counter(&self, reason: Reason) -> Result<u64> {
-        let values = self
-            .counters
-            .get(&(reason as u32), 0)
-            .map_err(map_err("reading counters"))?;
-        Ok(values.iter().sum())
+        sum_counter(&self.counters, reason)
     }
+}
+
+/// One counter of a per-CPU counter map, summed over the CPUs.
+pub(super) fn sum_counter(map: &PerCpuArray<MapData, u64>, reason: Reason) -> Result<u64> {
+    let values = map
+        .get(&(reason as u32), 0)
+        .map_err(map_err("reading counters"))?;
+    Ok(values.iter().sum())
+}
+
+/// Every counter of a per-CPU counter map, summed over the CPUs, in [`Reason::ALL`] order.
+pub(super) fn sum_counters(map: &PerCpuArray<MapData, u64>) -> Result<Vec<(Reason, u64)>> {
+    Reason::ALL
+        .iter()
+        .map(|&r| Ok((r, sum_counter(map, r)?)))
+        .collect()
 }
 
 fn sum_stats(map: &PerCpuArray<MapData, Stats>, index: u32) -> Result<Stats> {
@@ -604,185 +542,4 @@ fn key_name(key: &ServiceKey) -> String {
         std::net::IpAddr::V4(a) => format!("{a}:{}/{proto}", key.port()),
         std::net::IpAddr::V6(a) => format!("[{a}]:{}/{proto}", key.port()),
     }
-}
-
-/// One controller per pin directory: an exclusive lock on the directory, taken before anything
-/// is written under it and held while the controller lives (a daemon, `lvs-ctl load`).
-pub struct PinLock {
-    fd: OwnedFd,
-    created: bool,
-}
-
-impl PinLock {
-    /// Takes the lock on `pin_dir` (made if missing, on a bpffs); [`Error::Locked`] at once
-    /// when another controller holds it.
-    pub fn acquire(pin_dir: &Path) -> Result<Self> {
-        sys::ensure_bpffs(pin_dir).map_err(io_err(format!("preparing {}", pin_dir.display())))?;
-        let created = !pin_dir.exists();
-        fs::create_dir_all(pin_dir).map_err(io_err(format!("creating {}", pin_dir.display())))?;
-        match sys::lock_dir(pin_dir) {
-            Ok(Some(fd)) => Ok(PinLock { fd, created }),
-            Ok(None) => Err(Error::Locked(pin_dir.to_owned())),
-            Err(e) => Err(Error::Io {
-                what: format!("locking {}", pin_dir.display()),
-                source: e,
-            }),
-        }
-    }
-
-    /// Whether `pin_dir` is still the directory this lock holds (not removed, or removed and
-    /// made again by someone: then nobody holds the new one).
-    pub fn holds(&self, pin_dir: &Path) -> bool {
-        use std::os::unix::fs::MetadataExt;
-        let Ok(now) = fs::metadata(pin_dir) else {
-            return false;
-        };
-        let Ok(ours) = self.fd.try_clone().map(fs::File::from) else {
-            return false;
-        };
-        ours.metadata()
-            .is_ok_and(|m| (m.dev(), m.ino()) == (now.dev(), now.ino()))
-    }
-
-    /// Whether the directory was made by [`PinLock::acquire`] (nothing was there before).
-    pub fn created(&self) -> bool {
-        self.created
-    }
-
-    /// Whether a controller holds the lock on `pin_dir` now (false when it does not exist).
-    pub fn held(pin_dir: &Path) -> Result<bool> {
-        if !pin_dir.exists() {
-            return Ok(false);
-        }
-        sys::lock_dir(pin_dir)
-            .map(|fd| fd.is_none())
-            .map_err(io_err(format!("testing the lock on {}", pin_dir.display())))
-    }
-}
-
-/// Removes every pin under `pin_dir` and the directory: the maps and tables go with the last
-/// program that uses them.
-pub fn unpin_all(pin_dir: &Path) -> std::io::Result<()> {
-    match fs::remove_dir_all(pin_dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
-}
-
-/// Every counter of the per-CPU counter map pinned at `path`, summed over the CPUs, without
-/// loading any program (for `lvs-ctl counters`).
-pub fn pinned_counters(path: &Path) -> Result<Vec<(Reason, u64)>> {
-    let what = || format!("opening {}", path.display());
-    let data = MapData::from_pin(path).map_err(map_err(what()))?;
-    let map = aya::maps::Map::from_map_data(data).map_err(map_err(what()))?;
-    let counters: PerCpuArray<MapData, u64> =
-        PerCpuArray::try_from(map).map_err(map_err(what()))?;
-    Reason::ALL
-        .iter()
-        .map(|&r| {
-            let values = counters
-                .get(&(r as u32), 0)
-                .map_err(map_err("reading counters"))?;
-            Ok((r, values.iter().sum()))
-        })
-        .collect()
-}
-
-/// Makes sure `pin_dir` exists on a bpffs.
-pub(crate) fn prepare_pin_dir(pin_dir: &Path) -> Result<()> {
-    sys::ensure_bpffs(pin_dir).map_err(io_err(format!("preparing {}", pin_dir.display())))?;
-    fs::create_dir_all(pin_dir).map_err(io_err(format!("creating {}", pin_dir.display())))
-}
-
-/// Loads `object` with each map of `maps` pinned under `pin_dir` (a pin that exists is
-/// adopted, with its contents), sizes from `max_entries` for maps it creates, and verifies its
-/// XDP program `program`.
-pub(crate) fn load_pinned(
-    object: &[u8],
-    program: &'static str,
-    pin_dir: &Path,
-    maps: &[&'static str],
-    max_entries: &[(&'static str, u32)],
-) -> Result<Ebpf> {
-    prepare_pin_dir(pin_dir)?;
-    let paths: Vec<(&str, PathBuf)> = maps.iter().map(|m| (*m, pin_dir.join(m))).collect();
-    let mut loader = EbpfLoader::new();
-    for (name, path) in &paths {
-        loader.map_pin_path(name, path.as_path());
-    }
-    for (name, n) in max_entries {
-        loader.map_max_entries(name, *n);
-    }
-    let mut ebpf = loader.load(object)?;
-    let xdp: &mut Xdp = ebpf
-        .program_mut(program)
-        .ok_or(Error::MissingMap(program))?
-        .try_into()
-        .map_err(|source| Error::Program {
-            what: format!("{program} is not an XDP program"),
-            source,
-        })?;
-    xdp.load().map_err(|source| Error::Program {
-        what: format!("verifying {program}"),
-        source,
-    })?;
-    Ok(ebpf)
-}
-
-/// Takes map `name` out of `ebpf`, typed.
-pub(crate) fn take<M>(ebpf: &mut Ebpf, name: &'static str) -> Result<M>
-where
-    M: TryFrom<aya::maps::Map, Error = aya::maps::MapError>,
-{
-    let map = ebpf.take_map(name).ok_or(Error::MissingMap(name))?;
-    M::try_from(map).map_err(map_err(format!("opening map {name}")))
-}
-
-/// Attaches `program` to `iface` through a link pinned at `<pin_dir>/links/<iface>`; an
-/// existing pin has its program replaced atomically (see [`Dataplane::attach_pinned`]).
-pub(crate) fn attach_pinned(
-    program: &mut Xdp,
-    pin_dir: &Path,
-    iface: &str,
-    mode: XdpMode,
-) -> Result<()> {
-    let dir = pin_dir.join("links");
-    fs::create_dir_all(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
-    let path = dir.join(iface);
-    let id = match PinnedLink::from_pin(&path) {
-        Ok(pinned) => {
-            let link = pinned
-                .unpin()
-                .map_err(io_err(format!("taking over {}", path.display())))?;
-            let link = XdpLink::try_from(link).map_err(|e| Error::Io {
-                what: format!("{} is not an XDP link", path.display()),
-                source: std::io::Error::other(e.to_string()),
-            })?;
-            program
-                .attach_to_link(link)
-                .map_err(|source| Error::Program {
-                    what: format!("replacing the program on {iface}"),
-                    source,
-                })?
-        }
-        Err(_) => program
-            .attach(iface, mode)
-            .map_err(|source| Error::Program {
-                what: format!("attaching to {iface}"),
-                source,
-            })?,
-    };
-    let link = program.take_link(id).map_err(|source| Error::Program {
-        what: format!("taking the link of {iface}"),
-        source,
-    })?;
-    let link = FdLink::try_from(link).map_err(|e| Error::Io {
-        what: format!("pinning the link of {iface} (the kernel has no XDP bpf_link?)"),
-        source: std::io::Error::other(e.to_string()),
-    })?;
-    link.pin(&path).map_err(|e| Error::Io {
-        what: format!("pinning {}", path.display()),
-        source: std::io::Error::other(e.to_string()),
-    })?;
-    Ok(())
 }

@@ -12,10 +12,8 @@
 //!    indices freed; a freed index gets a new generation when it is given out again, so
 //!    connection-table entries of its former owner never follow it.
 
-use crate::{
-    dataplane::{Dataplane, Error},
-    maglev,
-};
+use super::{Error, Maps};
+use crate::maglev;
 use lvs_common::{
     MAX_REALS, MAX_SERVICES, METHOD_DR, REAL_F_ACTIVE, REAL_F_ASSIGNED, Real, Service, ServiceKey,
     Stats, VipKey, addr_bytes, vip_filter_slot,
@@ -116,7 +114,7 @@ impl Report {
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     #[error(transparent)]
-    Dataplane(#[from] Error),
+    Maps(#[from] Error),
     #[error("no free service id: at most {MAX_SERVICES} services")]
     TooManyServices,
     #[error("no free real index: at most {} reals over all services", MAX_REALS - 1)]
@@ -163,7 +161,7 @@ impl Tables {
     /// Rebuilds the writer's memory from the maps a previous controller left pinned, so that
     /// applying the same wanted state again writes nothing and moves no flow. What cannot be
     /// read back (statistics of reals removed before the restart) starts from zero.
-    pub fn adopt(dp: &mut Dataplane) -> Result<Self, ApplyError> {
+    pub fn adopt(dp: &mut Maps) -> Result<Self, ApplyError> {
         let mut t = Tables::new();
         let by_id: BTreeMap<u32, (ServiceKey, Service)> = dp
             .services()
@@ -221,7 +219,7 @@ impl Tables {
     }
 
     /// Statistics of a service: the sum of its reals', including reals it had before.
-    pub fn service_stats(&self, dp: &Dataplane, key: &ServiceKey) -> Result<Stats, ApplyError> {
+    pub fn service_stats(&self, dp: &Maps, key: &ServiceKey) -> Result<Stats, ApplyError> {
         let Some(applied) = self.services.get(key) else {
             return Ok(Stats::default());
         };
@@ -244,7 +242,7 @@ impl Tables {
     /// differs from the one written is replaced make-before-break at the next
     /// [`Tables::apply`] (it is forgotten here), as are services or reals that appeared
     /// without this writer.
-    pub fn repair(&mut self, dp: &mut Dataplane) -> Result<Vec<String>, ApplyError> {
+    pub fn repair(&mut self, dp: &mut Maps) -> Result<Vec<String>, ApplyError> {
         let mut found = Vec::new();
         let in_map: BTreeMap<ServiceKey, Service> = dp.services().into_iter().collect();
         // The live tables are read back a few services per call, in turn: reading one is a
@@ -321,11 +319,7 @@ impl Tables {
     }
 
     /// Makes the data plane hold exactly `wanted`.
-    pub fn apply(
-        &mut self,
-        dp: &mut Dataplane,
-        wanted: &[ServiceSpec],
-    ) -> Result<Report, ApplyError> {
+    pub fn apply(&mut self, dp: &mut Maps, wanted: &[ServiceSpec]) -> Result<Report, ApplyError> {
         let mut report = Report::default();
         let wanted_keys: BTreeSet<ServiceKey> = wanted.iter().map(|s| s.key).collect();
         for spec in wanted {
@@ -347,7 +341,7 @@ impl Tables {
 
     fn apply_service(
         &mut self,
-        dp: &mut Dataplane,
+        dp: &mut Maps,
         spec: &ServiceSpec,
         report: &mut Report,
     ) -> Result<(), ApplyError> {
@@ -383,7 +377,7 @@ impl Tables {
 
     fn update_service(
         &mut self,
-        dp: &mut Dataplane,
+        dp: &mut Maps,
         spec: &ServiceSpec,
         applied: &mut Applied,
         report: &mut Report,
@@ -489,7 +483,7 @@ impl Tables {
         Ok(())
     }
 
-    fn remove_service(&mut self, dp: &mut Dataplane, key: &ServiceKey) -> Result<(), ApplyError> {
+    fn remove_service(&mut self, dp: &mut Maps, key: &ServiceKey) -> Result<(), ApplyError> {
         let Some(applied) = self.services.remove(key) else {
             return Ok(());
         };
@@ -506,7 +500,7 @@ impl Tables {
     }
 
     /// Keeps the VIP set (addresses with at least one service) equal to the services.
-    fn write_vips(&mut self, dp: &mut Dataplane) -> Result<(), ApplyError> {
+    fn write_vips(&mut self, dp: &mut Maps) -> Result<(), ApplyError> {
         let mut counts: BTreeMap<IpAddr, u32> = BTreeMap::new();
         for key in self.services.keys() {
             *counts.entry(key.vip()).or_default() += 1;
