@@ -295,10 +295,11 @@ pub fn checks(cfg: &Config) -> Vec<(RealKey, Target, CheckSpec)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn cfg() -> Config {
+    /// Two services on one VIP, one with a fallback, one persistent and not quiescent.
+    pub(crate) fn cfg() -> Config {
         config::parse(
             "global: {interfaces: [d0]}\n\
              services:\n\
@@ -310,11 +311,11 @@ mod tests {
         .expect("valid config")
     }
 
-    fn sref(s: &str) -> ServiceRef {
+    pub(crate) fn sref(s: &str) -> ServiceRef {
         s.parse().unwrap()
     }
 
-    fn ip(s: &str) -> IpAddr {
+    pub(crate) fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
     }
 

@@ -138,28 +138,10 @@ pub fn edit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config;
-    use std::net::IpAddr;
-
-    fn cfg() -> Config {
-        config::parse(
-            "global: {interfaces: [d0]}\n\
-             services:\n\
-             - {vip: 198.18.100.1, port: 80, fallback: 198.18.9.9,\n\
-                reals: [{address: 198.18.1.2, weight: 3}, {address: 198.18.2.2}]}\n\
-             - {vip: 198.18.100.1, port: 53, protocol: udp, quiescent: false, persistent: true,\n\
-                reals: [{address: 198.18.1.2}]}\n",
-        )
-        .expect("valid config")
-    }
-
-    fn sref(s: &str) -> ServiceRef {
-        s.parse().unwrap()
-    }
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
+    use crate::{
+        compile::tests::{cfg, ip, sref},
+        config,
+    };
 
     #[test]
     fn edits_are_validated_and_name_the_field_and_value() {
