@@ -9,7 +9,9 @@ use crate::{
     neighbour::Hop,
 };
 use aya::programs::XdpMode;
-use lvs_common::{METHOD_DR, METHOD_GUE, METHOD_IPIP, SVC_F_HASH_SRC_ONLY};
+use lvs_common::{
+    METHOD_DR, METHOD_GUE, METHOD_IPIP, PROTO_TCP, PROTO_UDP, SVC_F_HASH_SRC_ONLY, ServiceKey,
+};
 use std::{
     collections::{BTreeSet, HashMap},
     net::{IpAddr, SocketAddr},
@@ -18,6 +20,19 @@ use std::{
 
 /// A real of a service, as health checks, drains and maintenance know it.
 pub type RealKey = (ServiceRef, IpAddr);
+
+/// The data plane's key of a service.
+pub fn service_key(s: &ServiceRef) -> ServiceKey {
+    ServiceKey::new(s.vip, s.port, protocol_number(s.protocol))
+}
+
+/// `lvs_common::PROTO_*` of a protocol.
+pub fn protocol_number(p: config::Protocol) -> u8 {
+    match p {
+        config::Protocol::Tcp => PROTO_TCP,
+        config::Protocol::Udp => PROTO_UDP,
+    }
+}
 
 /// The desired state in the form each of its consumers takes.
 #[derive(Clone, Debug)]
@@ -154,7 +169,7 @@ pub fn plan(cfg: &Config, rt: &RunState) -> Vec<Planned> {
                 }));
             }
             let spec = ServiceSpec {
-                key: sref.key(),
+                key: service_key(&sref),
                 flags: if svc.persistent {
                     SVC_F_HASH_SRC_ONLY
                 } else {

@@ -4,7 +4,6 @@
 //! The socket is root-only (mode 0600): whoever can write to it controls the director.
 
 use crate::config::{self, Method, Protocol};
-use lvs_common::{PROTO_TCP, PROTO_UDP, ServiceKey};
 use serde::{Deserialize, Serialize};
 use std::{
     fmt,
@@ -33,11 +32,6 @@ pub struct ServiceRef {
 }
 
 impl ServiceRef {
-    /// The data plane's key of this service.
-    pub fn key(&self) -> ServiceKey {
-        ServiceKey::new(self.vip, self.port, proto_number(self.protocol))
-    }
-
     /// Whether `svc` is this service.
     pub fn matches(&self, svc: &config::Service) -> bool {
         svc.vip == self.vip && svc.port == self.port && svc.protocol == self.protocol
@@ -55,10 +49,11 @@ impl ServiceRef {
 
 impl Ord for ServiceRef {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.vip, self.port, proto_number(self.protocol)).cmp(&(
+        // tcp before udp, as their protocol numbers.
+        (self.vip, self.port, self.protocol as u8).cmp(&(
             other.vip,
             other.port,
-            proto_number(other.protocol),
+            other.protocol as u8,
         ))
     }
 }
@@ -66,14 +61,6 @@ impl Ord for ServiceRef {
 impl PartialOrd for ServiceRef {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
-    }
-}
-
-/// `lvs_common::PROTO_*` of a protocol.
-pub fn proto_number(p: Protocol) -> u8 {
-    match p {
-        Protocol::Tcp => PROTO_TCP,
-        Protocol::Udp => PROTO_UDP,
     }
 }
 

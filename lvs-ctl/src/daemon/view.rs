@@ -13,10 +13,11 @@ use std::{
 };
 
 use super::*;
+use crate::compile::{protocol_number, service_key};
 
 impl Daemon {
     pub(super) fn stats_of(&self, s: &ServiceRef, real: Option<IpAddr>) -> Stats {
-        let key = s.key();
+        let key = service_key(s);
         match real {
             None => self.director.service_stats(&key),
             Some(a) => self.director.real_stats(&key, a),
@@ -107,7 +108,7 @@ impl Daemon {
         dst: SocketAddr,
         protocol: config::Protocol,
     ) -> Explanation {
-        let flow = FlowKey::new(src, dst, api::proto_number(protocol));
+        let flow = FlowKey::new(src, dst, protocol_number(protocol));
         let exact = ServiceRef {
             vip: dst.ip(),
             port: dst.port(),
@@ -115,7 +116,7 @@ impl Daemon {
         };
         // As the data plane looks services up: the exact port first, then every port.
         let candidates = [exact, ServiceRef { port: 0, ..exact }];
-        let keys = candidates.map(|r| r.key());
+        let keys = candidates.map(|r| service_key(&r));
         let d = self.director.explain(&flow, &keys);
         Explanation {
             flow: format!("{src} -> {dst}/{protocol}"),

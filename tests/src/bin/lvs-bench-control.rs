@@ -126,7 +126,7 @@ services:\n  - {{vip: 198.18.100.1, port: 80, check: {{type: on}},\n     reals: 
     }
     let dp = Maps::load(&LoadOptions::new(&pins.0)).context("opening the pinned maps")?;
     let service: ServiceRef = "198.18.100.1:80/tcp".parse()?;
-    let key = service.key();
+    let key = lvs_ctl::compile::service_key(&service);
     let mut ring = dp
         .services()
         .into_iter()
