@@ -20,16 +20,14 @@ use serde::{Deserialize, Serialize};
 
 use super::duration;
 
-/// Maglev table size used when `global.ring_size` is not set (a prime).
-pub const DEFAULT_RING_SIZE: u32 = 65537;
-/// Connection-table entries used when `global.conn_table_size` is not set.
-pub const DEFAULT_CONN_TABLE_SIZE: u32 = 1 << 20;
+/// The data plane's defaults, which the configuration takes when a setting is left out:
+/// `global.ring_size`, `global.conn_table_size` and `global.tunnel.gue_port`.
+pub use lvs_common::{DEFAULT_CONNS, DEFAULT_GUE_PORT, DEFAULT_RING_SIZE};
+
 /// Where the XDP programs and maps are pinned by default.
 pub const DEFAULT_PIN_PATH: &str = "/sys/fs/bpf/lvs";
 /// The CLI socket's default path.
 pub const DEFAULT_SOCKET: &str = "/run/lvs/lvs.sock";
-/// The UDP port of GUE encapsulation by default.
-pub const DEFAULT_GUE_PORT: u16 = 6080;
 /// Time between two checks of a real, unless configured.
 pub const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 /// Time a check may take before it counts as failed, unless configured.
@@ -110,7 +108,7 @@ impl Global {
             interfaces,
             xdp_mode: XdpMode::default(),
             ring_size: DEFAULT_RING_SIZE,
-            conn_table_size: DEFAULT_CONN_TABLE_SIZE,
+            conn_table_size: DEFAULT_CONNS,
             pin_path: default_pin_path(),
             socket: default_socket(),
             watch_config: false,
@@ -851,10 +849,10 @@ fn is_default_ring_size(v: &u32) -> bool {
     *v == DEFAULT_RING_SIZE
 }
 fn default_conn_table_size() -> u32 {
-    DEFAULT_CONN_TABLE_SIZE
+    DEFAULT_CONNS
 }
 fn is_default_conn_table_size(v: &u32) -> bool {
-    *v == DEFAULT_CONN_TABLE_SIZE
+    *v == DEFAULT_CONNS
 }
 fn default_pin_path() -> PathBuf {
     PathBuf::from(DEFAULT_PIN_PATH)
