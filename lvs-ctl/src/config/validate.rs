@@ -14,6 +14,7 @@ use std::time::Duration;
 use super::duration::format as fmt_duration;
 use super::model::*;
 use super::{Fault, quoted};
+use crate::maglev::is_prime;
 
 /// Allowed Maglev table sizes (the value must also be prime).
 pub const RING_SIZE_RANGE: RangeInclusive<u32> = 7..=1_048_573;
@@ -774,25 +775,6 @@ fn unusable(addr: IpAddr) -> Option<&'static str> {
     }
 }
 
-/// Whether `n` is prime (trial division: `n` is at most about a million).
-pub fn is_prime(n: u32) -> bool {
-    if n < 2 {
-        return false;
-    }
-    if n.is_multiple_of(2) {
-        return n == 2;
-    }
-    let n = u64::from(n);
-    let mut d = 3;
-    while d * d <= n {
-        if n % d == 0 {
-            return false;
-        }
-        d += 2;
-    }
-    true
-}
-
 /// The primes just below and just above `n`.
 fn neighbour_primes(n: u32) -> (u32, u32) {
     let below = (2..n).rev().find(|&k| is_prime(k)).unwrap_or(2);
@@ -807,14 +789,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn primes_are_recognised() {
-        let primes: Vec<u32> = (0..30).filter(|&n| is_prime(n)).collect();
-        assert_eq!(primes, [2, 3, 5, 7, 11, 13, 17, 19, 23, 29]);
-        assert!(is_prime(65537));
-        assert!(is_prime(1_048_573));
-        assert!(!is_prime(65536));
-        assert!(!is_prime(1_048_575));
+    fn ring_sizes_are_the_primes_the_data_plane_takes() {
         assert_eq!(neighbour_primes(65536), (65521, 65537));
+        assert!(is_prime(*RING_SIZE_RANGE.end()));
+        assert!(*RING_SIZE_RANGE.end() <= lvs_common::MAX_RING_SIZE);
+        assert_eq!(
+            neighbour_primes(lvs_common::MAX_RING_SIZE).0,
+            *RING_SIZE_RANGE.end()
+        );
     }
 
     #[test]
