@@ -961,13 +961,16 @@ fn resolved_check_applies_defaults() {
     assert_eq!(
         config.resolved_check(0, 0),
         ResolvedCheck {
-            address: ip("198.18.1.2"),
-            port: 80,
-            interval: DEFAULT_CHECK_INTERVAL,
-            timeout: DEFAULT_CHECK_TIMEOUT,
-            fall: DEFAULT_FALL,
-            rise: DEFAULT_RISE,
-            kind: CheckKind::Connect,
+            addr: "198.18.1.2:80".parse().unwrap(),
+            spec: CheckSpec {
+                kind: CheckKind::Connect {
+                    proto: Protocol::Tcp
+                },
+                interval: DEFAULT_CHECK_INTERVAL,
+                timeout: DEFAULT_CHECK_TIMEOUT,
+                rise: DEFAULT_RISE,
+                fall: DEFAULT_FALL,
+            },
         }
     );
 }
@@ -981,23 +984,25 @@ fn resolved_check_merges_the_real_over_the_service() {
     assert_eq!(
         config.resolved_check(0, 0),
         ResolvedCheck {
-            address: ip("198.18.1.2"),
-            port: 8443,
-            interval: Duration::from_secs(10),
-            timeout: Duration::from_secs(2),
-            fall: 5,
-            rise: 4,
-            kind: CheckKind::Https(HttpCheck {
-                request: "/health".into(),
-                receive: Some("ok".into()),
-                virtualhost: Some("a.example".into()),
-                method: HttpMethod::Get,
-                expect_status: vec![200],
-                verify_tls: false,
-            }),
+            addr: "198.18.1.2:8443".parse().unwrap(),
+            spec: CheckSpec {
+                kind: CheckKind::Http {
+                    tls: true,
+                    verify_tls: false,
+                    method: HttpMethod::Get,
+                    path: "/health".into(),
+                    host: Some("a.example".into()),
+                    expect_status: vec![200],
+                    receive: Some("ok".into()),
+                },
+                interval: Duration::from_secs(10),
+                timeout: Duration::from_secs(2),
+                rise: 4,
+                fall: 5,
+            },
         }
     );
-    let ping = config.resolved_check(0, 1);
+    let ping = config.resolved_check(0, 1).spec;
     assert_eq!(ping.kind, CheckKind::Ping);
     assert_eq!(
         ping.timeout,
@@ -1013,21 +1018,24 @@ fn resolved_check_of_every_port_service_uses_the_check_port() {
     ))
     .expect("valid");
     let dns = config.resolved_check(0, 0);
-    assert_eq!(dns.port, 53);
+    assert_eq!(dns.addr.port(), 53);
     assert_eq!(
-        dns.kind,
-        CheckKind::Dns(DnsCheck {
-            query: "example.com".into(),
-            query_type: QueryType::A,
+        dns.spec.kind,
+        CheckKind::Dns {
+            name: "example.com".into(),
+            qtype: QueryType::A,
+            proto: Protocol::Tcp,
             expect: None,
-        })
+        }
     );
     let external = config.resolved_check(0, 1);
-    assert_eq!(external.port, 53, "external inherits the check port");
+    assert_eq!(external.addr.port(), 53, "external inherits the check port");
     assert_eq!(
-        external.kind,
+        external.spec.kind,
         CheckKind::External {
-            command: "/bin/check".into()
+            command: "/bin/check".into(),
+            vip: ip("198.18.0.10"),
+            vport: 0,
         }
     );
 }
@@ -1198,7 +1206,7 @@ fn ldirectord_directives_map_as_documented() {
             "virtual=198.18.0.53:53\n\treal=198.18.2.2:53 gate\n\tchecktype=connect\n",
             |c| {
                 assert_eq!(c.services[0].protocol, Protocol::Udp);
-                assert_eq!(c.resolved_check(0, 0).kind, CheckKind::Ping);
+                assert_eq!(c.resolved_check(0, 0).spec.kind, CheckKind::Ping);
             },
             vec![
                 "line 3: ldirectord checks udp services with connect by ping; imported as type ping",
@@ -1207,7 +1215,14 @@ fn ldirectord_directives_map_as_documented() {
         (
             "negotiate of an unsupported service becomes connect",
             "virtual=198.18.0.21:21\n    real=198.18.2.2:21 gate\n    service=ftp\n",
-            |c| assert_eq!(c.resolved_check(0, 0).kind, CheckKind::Connect),
+            |c| {
+                assert_eq!(
+                    c.resolved_check(0, 0).spec.kind,
+                    CheckKind::Connect {
+                        proto: Protocol::Tcp
+                    }
+                )
+            },
             vec![
                 "line 1: ldirectord's default check timeout 30s is longer than the check interval 10s; lvs needs timeout <= interval: imported as 10s",
                 "line 3: negotiate checks of service ftp are not supported; imported as a connect check",
@@ -1216,7 +1231,7 @@ fn ldirectord_directives_map_as_documented() {
         (
             "service none with the default negotiate is on",
             "virtual=198.18.0.22:22\n\treal=198.18.2.2:22 gate\n",
-            |c| assert_eq!(c.resolved_check(0, 0).kind, CheckKind::On),
+            |c| assert_eq!(c.resolved_check(0, 0).spec.kind, CheckKind::On),
             vec![
                 "line 1: a negotiate check of service none always succeeds in ldirectord; imported as type on",
             ],
@@ -1224,7 +1239,12 @@ fn ldirectord_directives_map_as_documented() {
         (
             "combined check",
             "virtual=198.18.0.10:80\n\treal=198.18.2.2:80 gate\n\tchecktype=5\n",
-            |c| assert!(matches!(c.resolved_check(0, 0).kind, CheckKind::Http(_))),
+            |c| {
+                assert!(matches!(
+                    c.resolved_check(0, 0).spec.kind,
+                    CheckKind::Http { tls: false, .. }
+                ))
+            },
             vec![
                 "line 3: combined checks (checktype=5: connect, negotiate every 5th time) are not supported; imported as the negotiate check (http)",
                 "line 3: ldirectord's default check timeout 30s is longer than the check interval 10s; lvs needs timeout <= interval: imported as 10s",
@@ -1234,13 +1254,15 @@ fn ldirectord_directives_map_as_documented() {
             "ping, off, external-perl, thresholds, weights",
             "checkinterval=10\nvirtual=198.18.0.10:80\n\treal=198.18.2.2:80 gate 70000 l:1 u:9\n\tchecktype=off\nvirtual=198.18.0.11:80\n\treal=198.18.2.2 gate 0\n\tchecktype=external-perl\n",
             |c| {
-                assert_eq!(c.resolved_check(0, 0).kind, CheckKind::Off);
+                assert_eq!(c.resolved_check(0, 0).spec.kind, CheckKind::Off);
                 assert_eq!(c.services[0].reals[0].weight, 65535);
                 assert_eq!(c.services[1].reals[0].weight, 0);
                 assert_eq!(
-                    c.resolved_check(1, 0).kind,
+                    c.resolved_check(1, 0).spec.kind,
                     CheckKind::External {
-                        command: "/bin/true".into()
+                        command: "/bin/true".into(),
+                        vip: ip("198.18.0.11"),
+                        vport: 80,
                     }
                 );
             },
@@ -1259,12 +1281,13 @@ fn ldirectord_directives_map_as_documented() {
                 let s = &c.services[0];
                 assert_eq!(s.fallback, Some(ip("2001:db8::99")));
                 assert_eq!(
-                    c.resolved_check(0, 0).kind,
-                    CheckKind::Dns(DnsCheck {
-                        query: "10.0.18.198.in-addr.arpa".into(),
-                        query_type: QueryType::Ptr,
+                    c.resolved_check(0, 0).spec.kind,
+                    CheckKind::Dns {
+                        name: "10.0.18.198.in-addr.arpa".into(),
+                        qtype: QueryType::Ptr,
+                        proto: Protocol::Udp,
                         expect: Some("ns.example.com".into()),
-                    })
+                    }
                 );
             },
             vec![
@@ -1294,7 +1317,7 @@ fn ldirectord_directives_map_as_documented() {
                 let s = &c.services[0];
                 assert!(s.quiescent);
                 assert!(!s.persistent, "sh-port hashes the port too");
-                let check = c.resolved_check(0, 0);
+                let check = c.resolved_check(0, 0).spec;
                 assert_eq!(check.interval, Duration::from_secs(10));
                 assert_eq!(check.timeout, Duration::from_secs(1));
                 assert_eq!((check.fall, check.rise), (4, 1));

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::dns::DnsCheck;
 use super::http::HttpCheck;
-use super::spec::{CheckKind, CheckSpec, Proto, SpecError, Target};
+use super::spec::{CheckKind, CheckSpec, Protocol, SpecError, Target};
 use super::{connect, external, ping};
 use crate::config::duration;
 
@@ -131,12 +131,12 @@ impl Prober {
         let prepared = self.prepared.as_ref().map_err(|e| e.clone())?;
         let addr = self.target.addr;
         match (&self.spec.kind, prepared) {
-            (CheckKind::Connect { proto: Proto::Tcp }, _) => connect::tcp(addr).await,
-            (CheckKind::Connect { proto: Proto::Udp }, _) => {
+            (CheckKind::Connect { proto }, _) => match proto {
+                Protocol::Tcp => connect::tcp(addr).await,
                 // Silence for most of the timeout means up; leave the rest as margin so the
                 // outer timeout does not fire first.
-                connect::udp(addr, self.spec.timeout * 9 / 10).await
-            }
+                Protocol::Udp => connect::udp(addr, self.spec.timeout * 9 / 10).await,
+            },
             (_, Prepared::Http(h)) => h.probe(addr).await,
             (_, Prepared::Dns(d)) => d.probe(addr).await,
             (

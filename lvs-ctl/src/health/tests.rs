@@ -54,7 +54,9 @@ async fn probe_once(
 }
 
 fn tcp_check() -> CheckKind {
-    CheckKind::Connect { proto: Proto::Tcp }
+    CheckKind::Connect {
+        proto: Protocol::Tcp,
+    }
 }
 
 /// A loopback port that nothing listens on (bound, then released).
@@ -287,7 +289,9 @@ async fn connect_tcp_over_ipv6_loopback() {
 #[tokio::test]
 async fn connect_udp_up_on_bound_socket_down_on_closed_port() {
     bounded(ms(5000), async {
-        let udp = CheckKind::Connect { proto: Proto::Udp };
+        let udp = CheckKind::Connect {
+            proto: Protocol::Udp,
+        };
         // A bound socket that never answers: silence until the timeout means up.
         let bound = UdpSocket::bind((LOCALHOST, 0)).await.expect("bind udp");
         let started = Instant::now();
@@ -507,8 +511,8 @@ async fn dns_tcp_server() -> (SocketAddr, tokio::task::JoinHandle<()>) {
 fn dns(name: &str, expect: Option<&str>) -> CheckKind {
     CheckKind::Dns {
         name: name.into(),
-        qtype: "A".into(),
-        proto: Proto::Udp,
+        qtype: QueryType::A,
+        proto: Protocol::Udp,
         expect: expect.map(String::from),
     }
 }
@@ -539,8 +543,8 @@ async fn dns_expected_answer_present_absent_and_nxdomain() {
         let (tcp, tcp_server) = dns_tcp_server().await;
         let over_tcp = |name: &str, expect: Option<&str>| CheckKind::Dns {
             name: name.into(),
-            qtype: "a".into(),
-            proto: Proto::Tcp,
+            qtype: QueryType::A,
+            proto: Protocol::Tcp,
             expect: expect.map(String::from),
         };
         let (r, cause) = probe_once(tcp, over_tcp("up.test", Some("192.0.2.1")), ms(1000)).await;
