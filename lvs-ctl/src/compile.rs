@@ -3,9 +3,9 @@
 
 use crate::{
     api::{Health, RateView, RealView, ServiceRef, ServiceView, StatsView},
-    config::{self, CheckKind as CfgKind, Config, Method},
+    config::{self, Config, Method},
     dataplane::{RealSpec, ServiceSpec, Wanted},
-    health::{self, CheckSpec, Target},
+    health::{CheckSpec, Target},
     neighbour::Hop,
 };
 use aya::programs::XdpMode;
@@ -14,8 +14,7 @@ use lvs_common::{
 };
 use std::{
     collections::{BTreeSet, HashMap},
-    net::{IpAddr, SocketAddr},
-    path::PathBuf,
+    net::IpAddr,
 };
 
 /// A real of a service, as health checks, drains and maintenance know it.
@@ -257,53 +256,7 @@ pub fn checks(cfg: &Config) -> Vec<(RealKey, Target, CheckSpec)> {
         let sref = ServiceRef::of(svc);
         for (j, real) in svc.reals.iter().enumerate() {
             let rc = cfg.resolved_check(i, j);
-            let proto = match svc.protocol {
-                config::Protocol::Tcp => health::Proto::Tcp,
-                config::Protocol::Udp => health::Proto::Udp,
-            };
-            let http = |h: &config::HttpCheck, tls: bool| health::CheckKind::Http {
-                tls,
-                verify_tls: h.verify_tls,
-                method: match h.method {
-                    config::HttpMethod::Get => health::HttpMethod::Get,
-                    config::HttpMethod::Head => health::HttpMethod::Head,
-                },
-                path: h.request.clone(),
-                host: h.virtualhost.clone(),
-                expect_status: h.expect_status.clone(),
-                receive: h.receive.clone(),
-            };
-            let kind = match &rc.kind {
-                CfgKind::Connect => health::CheckKind::Connect { proto },
-                CfgKind::Http(h) => http(h, false),
-                CfgKind::Https(h) => http(h, true),
-                CfgKind::Dns(d) => health::CheckKind::Dns {
-                    name: d.query.clone(),
-                    qtype: format!("{:?}", d.query_type).to_ascii_uppercase(),
-                    proto,
-                    expect: d.expect.clone(),
-                },
-                CfgKind::External { command } => health::CheckKind::External {
-                    command: PathBuf::from(command.trim()),
-                    vip: svc.vip,
-                    vport: svc.port,
-                },
-                CfgKind::Ping => health::CheckKind::Ping,
-                CfgKind::On => health::CheckKind::On,
-                CfgKind::Off => health::CheckKind::Off,
-            };
-            let spec = CheckSpec {
-                kind,
-                interval: rc.interval,
-                timeout: rc.timeout,
-                rise: rc.rise,
-                fall: rc.fall,
-            };
-            out.push((
-                (sref, real.address),
-                Target::new(SocketAddr::new(real.address, rc.port)),
-                spec,
-            ));
+            out.push(((sref, real.address), Target::new(rc.addr), rc.spec));
         }
     }
     out
@@ -401,14 +354,14 @@ pub(crate) mod tests {
         assert_eq!(cs[0].1.addr, "198.18.1.2:80".parse().unwrap());
         assert_eq!(
             cs[0].2.kind,
-            health::CheckKind::Connect {
-                proto: health::Proto::Tcp
+            config::CheckKind::Connect {
+                proto: config::Protocol::Tcp
             }
         );
         assert_eq!(
             cs[2].2.kind,
-            health::CheckKind::Connect {
-                proto: health::Proto::Udp
+            config::CheckKind::Connect {
+                proto: config::Protocol::Udp
             }
         );
         assert_eq!(cs[0].2.fall, config::DEFAULT_FALL);

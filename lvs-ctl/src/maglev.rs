@@ -274,7 +274,10 @@ mod tests {
 
     #[test]
     fn primes() {
+        let primes: Vec<u32> = (0..30).filter(|&n| is_prime(n)).collect();
+        assert_eq!(primes, [2, 3, 5, 7, 11, 13, 17, 19, 23, 29]);
         assert!(is_prime(65537) && is_prime(2) && is_prime(7) && is_prime(1048573));
+        assert!(!is_prime(1_048_575));
         assert!(!is_prime(65536) && !is_prime(1) && !is_prime(0) && !is_prime(65535));
     }
 }

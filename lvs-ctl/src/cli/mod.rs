@@ -12,7 +12,7 @@ use std::{
 };
 
 /// Default directory of the pinned programs, links and maps.
-pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/lvs";
+pub use crate::config::DEFAULT_PIN_PATH as DEFAULT_PIN_DIR;
 
 mod run;
 

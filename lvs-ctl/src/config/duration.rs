@@ -14,6 +14,17 @@ pub fn format(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
 
+/// Formats a measured duration in the same notation, cut to the millisecond (to the
+/// microsecond below one): `"12ms"`, `"1s 234ms"`, `"250us"`.
+pub fn format_measured(d: Duration) -> String {
+    let cut = if d >= Duration::from_millis(1) {
+        Duration::from_millis(d.as_millis() as u64)
+    } else {
+        Duration::from_micros(d.as_micros() as u64)
+    };
+    format(cut)
+}
+
 /// Parses a duration the way the configuration writes it, with an error naming the value.
 pub fn parse(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text.trim())
@@ -114,6 +125,17 @@ mod tests {
             parse(&format(Duration::from_millis(1500))),
             Ok(Duration::from_millis(1500))
         );
+    }
+
+    #[test]
+    fn measured_durations_are_cut_to_the_millisecond() {
+        assert_eq!(format_measured(Duration::from_micros(12_345)), "12ms");
+        assert_eq!(
+            format_measured(Duration::from_micros(1_234_567)),
+            "1s 234ms"
+        );
+        assert_eq!(format_measured(Duration::from_nanos(250_400)), "250us");
+        assert_eq!(format_measured(Duration::from_secs(1)), "1s");
     }
 
     #[test]

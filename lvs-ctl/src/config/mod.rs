@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! lvs.yaml ──decode──▶ text ──yaml──▶ tree (every node with its line) ──read──▶ Config
-//!          ──validate──▶ Config (valid) ──resolved_check──▶ ResolvedCheck
+//!          ──validate──▶ Config (valid) ──resolved_check──▶ ResolvedCheck (address + CheckSpec)
 //! ldirectord.cf ──import_ldirectord──▶ Import { Config, warnings }
 //! ```
 //!

@@ -11,7 +11,21 @@ use tokio::net::TcpStream;
 
 use super::connect::connected_udp;
 use super::probe::ProbeError;
-use super::spec::{CheckKind, Proto, SpecError, parse_name, parse_qtype};
+use super::spec::{CheckKind, Protocol, QueryType, SpecError, parse_name};
+
+/// The record type of a configured query type.
+fn record_type(qtype: QueryType) -> RecordType {
+    match qtype {
+        QueryType::A => RecordType::A,
+        QueryType::Aaaa => RecordType::AAAA,
+        QueryType::Cname => RecordType::CNAME,
+        QueryType::Mx => RecordType::MX,
+        QueryType::Txt => RecordType::TXT,
+        QueryType::Ns => RecordType::NS,
+        QueryType::Soa => RecordType::SOA,
+        QueryType::Ptr => RecordType::PTR,
+    }
+}
 
 /// Largest DNS message: a UDP datagram or a TCP length prefix cannot say more.
 const MAX_MESSAGE: usize = u16::MAX as usize;
@@ -20,7 +34,7 @@ const MAX_MESSAGE: usize = u16::MAX as usize;
 pub(crate) struct DnsCheck {
     name: Name,
     qtype: RecordType,
-    proto: Proto,
+    proto: Protocol,
     expect: Option<String>,
 }
 
@@ -38,7 +52,7 @@ impl DnsCheck {
         };
         Ok(Self {
             name: parse_name(name)?,
-            qtype: parse_qtype(qtype)?,
+            qtype: record_type(*qtype),
             proto: *proto,
             expect: expect.clone(),
         })
@@ -54,8 +68,8 @@ impl DnsCheck {
             .to_vec()
             .map_err(|e| ProbeError::Failed(format!("encoding query: {e}")))?;
         let reply = match self.proto {
-            Proto::Udp => exchange_udp(addr, &wire, id).await?,
-            Proto::Tcp => exchange_tcp(addr, &wire).await?,
+            Protocol::Udp => exchange_udp(addr, &wire, id).await?,
+            Protocol::Tcp => exchange_tcp(addr, &wire).await?,
         };
         self.judge(&reply)
     }

@@ -10,7 +10,7 @@ use tokio::process::Command;
 
 use super::external::{ChildGroup, describe_exit};
 use super::monitor::{CheckId, Event};
-use super::probe::fmt_duration;
+use crate::config::duration;
 
 /// How long [`run_hook`] lets a hook run before killing it and its process group.
 pub const HOOK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -30,7 +30,7 @@ pub enum HookError {
         source: std::io::Error,
     },
     /// It ran past its timeout and was killed.
-    #[error("hook {}: timed out after {}, killed", .command.display(), fmt_duration(*.timeout))]
+    #[error("hook {}: timed out after {}, killed", .command.display(), duration::format(*.timeout))]
     Timeout {
         /// The hook.
         command: PathBuf,

@@ -1,6 +1,7 @@
 //! Health checks of real servers, after ldirectord's, done concurrently and with rise/fall.
 //!
-//! The config layer resolves each real server's check into a [`CheckSpec`] and a [`Target`];
+//! The config layer resolves each real server's check into a [`CheckSpec`] and an address, the
+//! [`Target`];
 //! a [`Monitor`] runs them (one tokio task per distinct `(Target, CheckSpec)`, however many
 //! services want it) and sends an [`Event`] on every change of state. Every probe is bounded:
 //! in time by the spec's timeout (child processes are killed with their process group), and in
@@ -30,7 +31,9 @@ use std::path::Path;
 pub use hook::{HOOK_TIMEOUT, HookError, run_hook, run_hook_with_timeout};
 pub use monitor::{CheckId, Event, Monitor, Status};
 pub use probe::ProbeError;
-pub use spec::{CheckKind, CheckSpec, HttpMethod, Proto, SpecError, Target};
+/// The former name of [`Protocol`] here, still used by `lvs-bench-health`.
+pub use spec::Protocol as Proto;
+pub use spec::{CheckKind, CheckSpec, HttpMethod, Protocol, QueryType, SpecError, Target};
 pub use state::State;
 
 /// Whether `addr` is in maintenance: as ldirectord's `maintenancedir`, true when `dir` holds a

@@ -13,7 +13,8 @@ use std::time::Instant;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use super::probe::{ProbeError, fmt_duration};
+use super::probe::ProbeError;
+use crate::config::duration;
 
 const ECHO_REQUEST_V4: u8 = 8;
 const ECHO_REPLY_V4: u8 = 0;
@@ -58,7 +59,10 @@ pub(crate) async fn probe(ip: IpAddr) -> Result<String, ProbeError> {
             packet = packet.get(ihl..).unwrap_or(&[]);
         }
         if is_reply(packet, reply_type, seq, &payload) {
-            return Ok(format!("echo reply in {}", fmt_duration(start.elapsed())));
+            return Ok(format!(
+                "echo reply in {}",
+                duration::format_measured(start.elapsed())
+            ));
         }
     }
 }

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use super::dns::DnsCheck;
 use super::http::HttpCheck;
-use super::spec::{CheckKind, CheckSpec, Proto, SpecError, Target};
+use super::spec::{CheckKind, CheckSpec, Protocol, SpecError, Target};
 use super::{connect, external, ping};
+use crate::config::duration;
 
 /// Why a probe failed. `Display` gives the reason alone (`connection refused`,
 /// `status 503, expected 200`); an [`Event`](super::Event)'s cause puts the check and target in
@@ -15,7 +16,7 @@ use super::{connect, external, ping};
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
     /// The probe did not finish within the check's timeout.
-    #[error("timed out after {}", fmt_duration(*.0))]
+    #[error("timed out after {}", duration::format(*.0))]
     Timeout(Duration),
     /// A socket or process operation failed; `op` says which (empty for the check's main step).
     #[error("{}", io_reason(op, source))]
@@ -40,20 +41,6 @@ impl ProbeError {
     /// An I/O error while doing `op`.
     pub(crate) fn io(op: &'static str) -> impl FnOnce(io::Error) -> Self {
         move |source| ProbeError::Io { op, source }
-    }
-}
-
-/// `1s`, `1.5s`, `100ms`, `250us`.
-pub(crate) fn fmt_duration(d: Duration) -> String {
-    if d.as_secs() > 0 && d.subsec_millis() == 0 && d.subsec_nanos() == 0 {
-        format!("{}s", d.as_secs())
-    } else if d >= Duration::from_secs(1) {
-        let secs = format!("{:.3}", d.as_secs_f64());
-        format!("{}s", secs.trim_end_matches('0').trim_end_matches('.'))
-    } else if d >= Duration::from_millis(1) {
-        format!("{}ms", d.as_millis())
-    } else {
-        format!("{}us", d.as_micros())
     }
 }
 
@@ -144,12 +131,12 @@ impl Prober {
         let prepared = self.prepared.as_ref().map_err(|e| e.clone())?;
         let addr = self.target.addr;
         match (&self.spec.kind, prepared) {
-            (CheckKind::Connect { proto: Proto::Tcp }, _) => connect::tcp(addr).await,
-            (CheckKind::Connect { proto: Proto::Udp }, _) => {
+            (CheckKind::Connect { proto }, _) => match proto {
+                Protocol::Tcp => connect::tcp(addr).await,
                 // Silence for most of the timeout means up; leave the rest as margin so the
                 // outer timeout does not fire first.
-                connect::udp(addr, self.spec.timeout * 9 / 10).await
-            }
+                Protocol::Udp => connect::udp(addr, self.spec.timeout * 9 / 10).await,
+            },
             (_, Prepared::Http(h)) => h.probe(addr).await,
             (_, Prepared::Dns(d)) => d.probe(addr).await,
             (
@@ -186,14 +173,6 @@ impl Prober {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_naturally() {
-        assert_eq!(fmt_duration(Duration::from_secs(1)), "1s");
-        assert_eq!(fmt_duration(Duration::from_millis(1500)), "1.5s");
-        assert_eq!(fmt_duration(Duration::from_millis(100)), "100ms");
-        assert_eq!(fmt_duration(Duration::from_micros(250)), "250us");
-    }
 
     #[test]
     fn io_errors_read_naturally() {

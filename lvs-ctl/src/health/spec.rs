@@ -1,17 +1,13 @@
-//! The resolved runtime description of a health check: what to probe, how often, and how many
-//! results in a row change a server's state.
-//!
-//! The config layer turns its YAML into these plain values; the engine never sees YAML. Every
-//! type here is `Clone + Eq + Hash` so that identical `(Target, CheckSpec)` pairs, wanted by
-//! several services, are recognised and probed once.
+//! What the engine adds to the configuration's resolved check ([`CheckSpec`], made by
+//! [`Config::resolved_check`](crate::config::Config::resolved_check)): the [`Target`] it
+//! probes, the name causes start with, and the checks that can be made before probing.
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
-use std::str::FromStr;
-use std::time::Duration;
+use std::net::SocketAddr;
 
-use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::rr::Name;
+
+pub use crate::config::{CheckKind, CheckSpec, HttpMethod, Protocol, QueryType};
 
 /// What a check probes: the real server's address and the port the check talks to (which may
 /// differ from the port traffic is forwarded to, as ldirectord's `checkport`).
@@ -34,113 +30,16 @@ impl fmt::Display for Target {
     }
 }
 
-/// One health check, fully resolved.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct CheckSpec {
-    /// What the probe does.
-    pub kind: CheckKind,
-    /// Time between the starts of two probes.
-    pub interval: Duration,
-    /// Longest a single probe may take; it fails (and any child process is killed) after that.
-    pub timeout: Duration,
-    /// Consecutive successes that bring a server that is not up (down or not yet known) up.
-    /// 0 is taken as 1.
-    pub rise: u32,
-    /// Consecutive failures that bring a server that is not down (up or not yet known) down.
-    /// 0 is taken as 1.
-    pub fall: u32,
-}
-
-/// Transport protocol of a connect or DNS check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Proto {
-    /// TCP.
-    Tcp,
-    /// UDP.
-    Udp,
-}
-
-impl fmt::Display for Proto {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Proto::Tcp => "tcp",
-            Proto::Udp => "udp",
-        })
-    }
-}
-
-/// Request method of an HTTP check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum HttpMethod {
-    /// `GET`: the body is read (up to a bound) when `receive` is set.
-    Get,
-    /// `HEAD`: status only.
-    Head,
-}
-
-/// The kinds of probe, after ldirectord's `checktype`/`service`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum CheckKind {
-    /// TCP: the three-way handshake completes. UDP (as ldirectord): a datagram is sent on a
-    /// connected socket; an ICMP port-unreachable (`ECONNREFUSED`) means down, a reply or
-    /// silence until (nine tenths of) the timeout means up.
-    Connect {
-        /// TCP or UDP.
-        proto: Proto,
-    },
-    /// An HTTP/1.1 request, optionally over TLS.
-    Http {
-        /// Speak TLS (HTTPS).
-        tls: bool,
-        /// Verify the server's certificate against the web PKI roots (only with `tls`).
-        verify_tls: bool,
-        /// GET or HEAD.
-        method: HttpMethod,
-        /// Request path, with query string if any (`/healthz`).
-        path: String,
-        /// `Host` header and TLS server name; the target's address when `None`.
-        host: Option<String>,
-        /// Acceptable status codes; any 2xx when empty.
-        expect_status: Vec<u16>,
-        /// A regular expression (`regex` syntax) the first 64 KiB of the body must match.
-        receive: Option<String>,
-    },
-    /// A DNS query to the target.
-    Dns {
-        /// Name to resolve.
-        name: String,
-        /// Record type: `A`, `AAAA`, `MX`, `TXT`, ...
-        qtype: String,
-        /// UDP (one datagram each way) or TCP.
-        proto: Proto,
-        /// When set, some answer of type `qtype` must equal this (an address for A/AAAA, the
-        /// record's presentation form otherwise); when not, any answer of that type will do.
-        expect: Option<String>,
-    },
-    /// A program, called as ldirectord does: `command <vip> <vport> <rip> <rport>`; exit status
-    /// 0 means up. Killed (with its whole process group) at the timeout.
-    External {
-        /// Program to run (not through a shell).
-        command: PathBuf,
-        /// Virtual address of the service, passed as the first argument.
-        vip: IpAddr,
-        /// Virtual port of the service, passed as the second argument.
-        vport: u16,
-    },
-    /// ICMP or ICMPv6 echo to the target's address (the port is ignored).
-    Ping,
-    /// Always up (ldirectord's `checktype = on`).
-    On,
-    /// Always down (ldirectord's `checktype = off`).
-    Off,
-}
-
 impl CheckKind {
     /// Short name used at the start of every cause: `connect`, `http`, `https`, `dns`, ...
     pub fn name(&self) -> &'static str {
         match self {
-            CheckKind::Connect { proto: Proto::Tcp } => "connect",
-            CheckKind::Connect { proto: Proto::Udp } => "connect udp",
+            CheckKind::Connect {
+                proto: Protocol::Tcp,
+            } => "connect",
+            CheckKind::Connect {
+                proto: Protocol::Udp,
+            } => "connect udp",
             CheckKind::Http { tls: false, .. } => "http",
             CheckKind::Http { tls: true, .. } => "https",
             CheckKind::Dns { .. } => "dns",
@@ -164,9 +63,6 @@ pub enum SpecError {
     /// `path` does not start with `/`.
     #[error("path {0:?} must start with '/'")]
     Path(String),
-    /// `qtype` is not a record type.
-    #[error("qtype {0:?} is not a DNS record type")]
-    QType(String),
     /// The TLS client could not be configured.
     #[error("tls: {0}")]
     Tls(String),
@@ -198,18 +94,13 @@ impl CheckSpec {
                     regex::bytes::Regex::new(re).map_err(|e| SpecError::Regex(e.to_string()))?;
                 }
             }
-            CheckKind::Dns { name, qtype, .. } => {
-                parse_qtype(qtype)?;
+            CheckKind::Dns { name, .. } => {
                 parse_name(name)?;
             }
             _ => {}
         }
         Ok(())
     }
-}
-
-pub(crate) fn parse_qtype(qtype: &str) -> Result<RecordType, SpecError> {
-    RecordType::from_str(&qtype.to_ascii_uppercase()).map_err(|_| SpecError::QType(qtype.into()))
 }
 
 pub(crate) fn parse_name(name: &str) -> Result<Name, SpecError> {
@@ -221,6 +112,8 @@ pub(crate) fn parse_name(name: &str) -> Result<Name, SpecError> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn spec(kind: CheckKind) -> CheckSpec {
@@ -234,7 +127,7 @@ mod tests {
     }
 
     #[test]
-    fn validate_rejects_bad_regex_qtype_and_zero_interval() {
+    fn validate_rejects_bad_regex_name_and_zero_interval() {
         let http = |receive: &str| CheckKind::Http {
             tls: false,
             verify_tls: true,
@@ -249,20 +142,17 @@ mod tests {
             spec(http("(")).validate(),
             Err(SpecError::Regex(_))
         ));
-        let dns = CheckKind::Dns {
-            name: "example.org".into(),
-            qtype: "a".into(),
-            proto: Proto::Udp,
+        let dns = |name: &str| CheckKind::Dns {
+            name: name.into(),
+            qtype: QueryType::A,
+            proto: Protocol::Udp,
             expect: None,
         };
-        assert!(spec(dns).validate().is_ok());
-        let dns = CheckKind::Dns {
-            name: "example.org".into(),
-            qtype: "NOPE".into(),
-            proto: Proto::Udp,
-            expect: None,
-        };
-        assert!(matches!(spec(dns).validate(), Err(SpecError::QType(_))));
+        assert!(spec(dns("example.org")).validate().is_ok());
+        assert!(matches!(
+            spec(dns("a..b")).validate(),
+            Err(SpecError::DnsName(..))
+        ));
         let mut s = spec(CheckKind::On);
         s.interval = Duration::ZERO;
         assert_eq!(s.validate(), Err(SpecError::ZeroDuration("interval")));
@@ -271,7 +161,9 @@ mod tests {
     #[test]
     fn identical_specs_hash_equal() {
         use std::collections::HashSet;
-        let a = spec(CheckKind::Connect { proto: Proto::Tcp });
+        let a = spec(CheckKind::Connect {
+            proto: Protocol::Tcp,
+        });
         let set: HashSet<_> = [a.clone(), a.clone(), spec(CheckKind::Ping)].into();
         assert_eq!(set.len(), 2);
     }

@@ -1,3 +1,4 @@
+//! Long because: one table of ldirectord inputs and expected reports per topic, read top to bottom.
 //! The importer's reports: what is skipped (and makes `lvs-ctl import` fail), what is
 //! defaulted, thresholds, schedulers, autoreload and the tunnel source of `ipip` reals.
 
