@@ -11,6 +11,7 @@ use crate::{
 use aya::programs::XdpMode;
 use lvs_common::{
     METHOD_DR, METHOD_GUE, METHOD_IPIP, PROTO_TCP, PROTO_UDP, SVC_F_HASH_SRC_ONLY, ServiceKey,
+    TunnelConfig,
 };
 use std::{
     collections::{BTreeSet, HashMap},
@@ -30,6 +31,39 @@ pub fn protocol_number(p: config::Protocol) -> u8 {
     match p {
         config::Protocol::Tcp => PROTO_TCP,
         config::Protocol::Udp => PROTO_UDP,
+    }
+}
+
+/// The data plane's form of the tunnel settings.
+pub fn tunnel(t: &config::Tunnel) -> TunnelConfig {
+    let mask = |bits: u8| {
+        if bits == 0 {
+            0u32
+        } else {
+            u32::MAX >> (32 - bits as u32)
+        }
+    };
+    let mut cfg = TunnelConfig {
+        ttl: t.ttl,
+        ..Default::default()
+    };
+    if let Some(a) = t.source_v4 {
+        cfg.source4 = a.octets();
+        cfg.vary4 = mask(t.vary_bits_v4.min(16)).to_be_bytes();
+    }
+    if let Some(a) = t.source_v6 {
+        cfg.source6 = a.octets();
+        cfg.vary6 = mask(t.vary_bits_v6.min(32)).to_be_bytes();
+    }
+    cfg
+}
+
+/// How the program is attached, in aya's words.
+pub fn xdp_mode(m: config::XdpMode) -> XdpMode {
+    match m {
+        config::XdpMode::Auto => XdpMode::Default,
+        config::XdpMode::Native => XdpMode::Driver,
+        config::XdpMode::Skb => XdpMode::Skb,
     }
 }
 
@@ -70,16 +104,8 @@ pub fn compile(cfg: &Config, rt: &RunState) -> Desired {
     Desired {
         dataplane: Wanted {
             interfaces: g.interfaces.clone(),
-            xdp_mode: match g.xdp_mode {
-                config::XdpMode::Auto => XdpMode::Default,
-                config::XdpMode::Native => XdpMode::Driver,
-                config::XdpMode::Skb => XdpMode::Skb,
-            },
-            tunnel: g
-                .tunnel
-                .as_ref()
-                .map(|t| t.to_data_plane())
-                .unwrap_or_default(),
+            xdp_mode: xdp_mode(g.xdp_mode),
+            tunnel: g.tunnel.as_ref().map(tunnel).unwrap_or_default(),
             services: services.iter().map(|p| p.spec.clone()).collect(),
         },
         services,

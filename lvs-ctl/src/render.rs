@@ -273,11 +273,8 @@ fn forward(m: Method) -> &'static str {
 }
 
 fn state(r: &RealView) -> String {
-    let mut words = vec![match r.health {
-        Health::Unknown => "unknown",
-        Health::Up => "up",
-        Health::Down => "down",
-    }];
+    let health = r.health.to_string();
+    let mut words = vec![health.as_str()];
     if r.fallback {
         words.push("fallback");
     }

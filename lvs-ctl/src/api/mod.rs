@@ -248,27 +248,8 @@ pub struct ServiceView {
     pub reals: Vec<RealView>,
 }
 
-/// Health as the daemon applies it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Health {
-    /// No verdict yet: treated as up.
-    Unknown,
-    /// Passing.
-    Up,
-    /// Failing.
-    Down,
-}
-
-impl fmt::Display for Health {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(match self {
-            Health::Unknown => "unknown",
-            Health::Up => "up",
-            Health::Down => "down",
-        })
-    }
-}
+/// Health as the daemon applies it: the health engine's own state.
+pub use crate::health::State as Health;
 
 /// One real server of a service as running.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,10 +1,10 @@
 //! The operator's command line: the daemon, its client commands, and the offline tools.
 
+use crate::config::XdpMode;
 use crate::{
     api::ServiceRef,
     config::{self, Method},
 };
-use aya::programs::XdpMode;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::{
     net::{IpAddr, SocketAddr},
@@ -157,8 +157,8 @@ lvs-ctl explain '[2001:db8::1]:5353' '->' '[2001:db8:100::1]:53/udp'"
         #[arg(long = "iface", short = 'i', required = true)]
         ifaces: Vec<String>,
         /// XDP attach mode: native (driver) is fast, skb works everywhere.
-        #[arg(long, value_enum, default_value_t = Mode::Auto)]
-        mode: Mode,
+        #[arg(long, value_enum, default_value_t = XdpMode::Auto)]
+        mode: XdpMode,
         /// Connection-table entries (only when the table is created, not when adopted).
         #[arg(long, default_value_t = lvs_common::DEFAULT_CONNS)]
         conn_table_size: u32,
@@ -198,8 +198,8 @@ lvs-ctl decap load --iface eth0 --address 198.18.20.2 --gue-port 6080 --gue-port
         /// UDP ports that carry GUE; repeat.
         #[arg(long = "gue-port", default_value = "6080")]
         gue_ports: Vec<u16>,
-        #[arg(long, value_enum, default_value_t = Mode::Auto)]
-        mode: Mode,
+        #[arg(long, value_enum, default_value_t = XdpMode::Auto)]
+        mode: XdpMode,
         /// Where lvs_decap's links and maps are pinned.
         #[arg(long, default_value = crate::dataplane::DEFAULT_DECAP_PIN_DIR)]
         decap_pin_dir: PathBuf,
@@ -353,24 +353,6 @@ pub enum RealCmd {
         /// The real's address.
         address: IpAddr,
     },
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
-pub enum Mode {
-    /// Native if the driver supports it, else generic (skb).
-    Auto,
-    Native,
-    Skb,
-}
-
-impl Mode {
-    fn xdp(self) -> XdpMode {
-        match self {
-            Mode::Auto => XdpMode::Default,
-            Mode::Native => XdpMode::Driver,
-            Mode::Skb => XdpMode::Skb,
-        }
-    }
 }
 
 /// Output format of `list`.

@@ -3,6 +3,7 @@
 use super::*;
 use crate::{
     api::{self, Request, Response, ServiceRef},
+    compile,
     config::{self},
     dataplane::{Director, LoadOptions, PinLock, unpin_all},
     render::{self, ListOptions},
@@ -298,7 +299,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let mut director = Director::open(&opts).context("loading lvs_director")?;
             for iface in ifaces {
                 director
-                    .attach(std::slice::from_ref(iface), mode.xdp())
+                    .attach(std::slice::from_ref(iface), compile::xdp_mode(*mode))
                     .with_context(|| format!("attaching to {iface}"))?;
                 println!(
                     "lvs_director attached to {iface} (pinned under {})",
@@ -370,7 +371,7 @@ fn decap(cmd: &DecapCmd) -> Result<()> {
             let mut d = Decap::open(decap_pin_dir).context("loading lvs_decap")?;
             d.apply(&DecapWanted {
                 interfaces: vec![iface.clone()],
-                xdp_mode: mode.xdp(),
+                xdp_mode: compile::xdp_mode(*mode),
                 addresses: addresses.clone(),
                 ports: gue_ports.clone(),
             })

@@ -1,7 +1,7 @@
 //! What `list` and `explain` show: the compiled state with the counters read back.
 
 use crate::{
-    api::{self, CheckView, Explanation, Health, Listing, RateView, ServiceRef, StatsView},
+    api::{self, CheckView, Explanation, Listing, RateView, ServiceRef, StatsView},
     config::{self},
     health::{self},
 };
@@ -136,11 +136,7 @@ pub(super) fn check_view(st: &health::Status<RealKey>) -> CheckView {
     };
     CheckView {
         check,
-        state: match st.state {
-            health::State::Unknown => Health::Unknown,
-            health::State::Up => Health::Up,
-            health::State::Down => Health::Down,
-        },
+        state: st.state,
         since_ms: api::unix_ms(st.since),
         cause: st.last_change.clone(),
         last_error: st.last_error.clone(),

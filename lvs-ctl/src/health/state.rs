@@ -10,8 +10,10 @@
 
 use std::fmt;
 
-/// A server's health as far as one check knows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// A server's health as far as one check knows; also what `list` shows of a real (a real with
+/// no verdict yet is `unknown`, treated as up).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum State {
     /// Not yet `rise` successes or `fall` failures in a row since the check started.
     Unknown,

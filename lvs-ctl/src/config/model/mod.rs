@@ -131,7 +131,9 @@ impl Global {
 }
 
 /// How the XDP program is attached to the interfaces.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum XdpMode {
     /// Native (driver) mode where the driver supports it, generic (skb) mode otherwise.
@@ -195,32 +197,6 @@ fn default_tunnel_ttl() -> u8 {
 
 fn is_default_tunnel_ttl(v: &u8) -> bool {
     *v == lvs_common::DEFAULT_TUNNEL_TTL
-}
-
-impl Tunnel {
-    /// The data plane's form of these settings.
-    pub fn to_data_plane(&self) -> lvs_common::TunnelConfig {
-        let mask = |bits: u8| {
-            if bits == 0 {
-                0u32
-            } else {
-                u32::MAX >> (32 - bits as u32)
-            }
-        };
-        let mut cfg = lvs_common::TunnelConfig {
-            ttl: self.ttl,
-            ..Default::default()
-        };
-        if let Some(a) = self.source_v4 {
-            cfg.source4 = a.octets();
-            cfg.vary4 = mask(self.vary_bits_v4.min(16)).to_be_bytes();
-        }
-        if let Some(a) = self.source_v6 {
-            cfg.source6 = a.octets();
-            cfg.vary6 = mask(self.vary_bits_v6.min(32)).to_be_bytes();
-        }
-        cfg
-    }
 }
 
 /// The `global.check_defaults:` section.
