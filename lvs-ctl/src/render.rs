@@ -8,7 +8,7 @@
 //! statistics have no Out columns, because replies go from the reals straight to the clients.
 
 use crate::api::{
-    CheckView, Explanation, Health, Listing, RateView, RealView, ServiceView, StatsView, Via,
+    CheckView, Explanation, Listing, RateView, RealView, ServiceView, StatsView, Via,
 };
 use crate::config::{Method, Protocol};
 use std::fmt::Write;
@@ -323,7 +323,7 @@ impl StatsView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::ServiceRef;
+    use crate::api::{Health, ServiceRef};
 
     fn sample() -> Listing {
         let real = |a: &str, w: u32| RealView {
