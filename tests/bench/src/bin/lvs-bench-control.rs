@@ -5,12 +5,12 @@
 //! `target/bench/control.md`.
 
 use anyhow::{Context, Result, bail};
+use lvs_bench::{Figure, Section, Target};
 use lvs_ctl::{
     api::{self, Request, ServiceRef},
     dataplane::{Dataplane, LoadOptions},
     maglev,
 };
-use lvs_tests::bench::{Figure, Section, Target};
 use lvs_tests::{PinDir, lab::*, require_root, unique};
 use std::{
     fmt::Write as _,
@@ -105,7 +105,7 @@ services:\n  - {{vip: 198.18.100.1, port: 80, check: {{type: on}},\n     reals: 
             socket.display()
         ),
     )?;
-    let bin = std::env::current_exe()?.with_file_name("lvs-ctl-dev");
+    let bin = lvs_bench::lvs_ctl_dev()?;
     let _daemon = Daemon(
         Command::new("nsenter")
             .arg(format!("--net=/run/netns/{}", ns.name))

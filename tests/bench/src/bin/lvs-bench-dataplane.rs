@@ -19,6 +19,7 @@ use aya::{
     Ebpf,
     programs::{TestRun, TestRunOptions, Xdp},
 };
+use lvs_bench::{Figure, Section, Target};
 use lvs_common::{
     METHOD_DR, METHOD_GUE, METHOD_IPIP, PROTO_TCP, PROTO_UDP, Reason, ServiceKey, TunnelConfig,
 };
@@ -26,11 +27,7 @@ use lvs_ctl::{
     dataplane::FLOOR_OBJECT,
     tables::{RealSpec, ServiceSpec},
 };
-use lvs_tests::{
-    Harness, XDP_PASS, XDP_TX,
-    bench::{Figure, Section, Target},
-    packet::*,
-};
+use lvs_tests::{Harness, XDP_PASS, XDP_TX, packet::*};
 use std::{
     fmt::Write as _,
     net::{IpAddr, SocketAddr},

@@ -20,6 +20,7 @@
 
 use anyhow::{Context, Result, bail, ensure};
 use aya::programs::{XdpMode, xdp::XdpLinkId};
+use lvs_bench::{Figure, Section, Target};
 use lvs_common::{METHOD_DR, PROTO_UDP, ServiceKey};
 use lvs_ctl::{
     dataplane::{Dataplane, LoadOptions},
@@ -27,7 +28,6 @@ use lvs_ctl::{
 };
 use lvs_tests::{
     PinDir,
-    bench::{Figure, Section, Target},
     lab::*,
     traffic::{
         CpuTimes, FwdTarget, Traffic, cpu_times, gen_config, ksoftirqd, process_cpu_time,

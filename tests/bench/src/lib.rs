@@ -1,3 +1,5 @@
+//! The demo and the benchmarks of lvs (`src/bin/`), run in the lab of `lvs-tests`.
+//!
 //! What every benchmark binary writes: a markdown section for people and a JSON file of its
 //! figures for the report (`target/bench/<name>.md` and `<name>.json`). The report binary
 //! (`lvs-bench-report`) puts the sections together, lists every target beside its figure,
@@ -84,7 +86,24 @@ pub struct Section {
 
 /// `target/bench` of the workspace.
 pub fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bench")
+}
+
+/// `lvs-ctl-dev` (the lvs-tests crate's `lvs-ctl`) beside this binary: the daemon the control
+/// and memory benchmarks start. `cargo xtask bench` builds it with them.
+pub fn lvs_ctl_dev() -> std::io::Result<PathBuf> {
+    let bin = std::env::current_exe()?.with_file_name("lvs-ctl-dev");
+    if !bin.exists() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!(
+                "{} is missing: build it with `cargo build --release -p lvs-tests --bin \
+                 lvs-ctl-dev` (`cargo xtask bench` does)",
+                bin.display()
+            ),
+        ));
+    }
+    Ok(bin)
 }
 
 impl Section {

@@ -18,6 +18,7 @@
 //! with equal weights and with weights 1..=10.
 
 use anyhow::{Context, Result, ensure};
+use lvs_bench::{Figure, Section, Target};
 use lvs_common::{FlowKey, PROTO_TCP, Reason, ServiceKey, flow_hash};
 use lvs_ctl::{
     maglev,
@@ -25,7 +26,6 @@ use lvs_ctl::{
 };
 use lvs_tests::{
     Harness, XDP_TX,
-    bench::{Figure, Section, Target},
     packet::{DIRECTOR_MAC, frame, real_mac},
 };
 use std::{
@@ -504,7 +504,7 @@ fn main() -> Result<()> {
     }
     writeln!(
         md,
-        "\n{} s; `cargo run --release -p lvs-tests --bin lvs-bench-consistency`.\n",
+        "\n{} s; `cargo run --release -p lvs-bench --bin lvs-bench-consistency`.\n",
         started.elapsed().as_secs()
     )?;
 

@@ -13,11 +13,9 @@
 //! `--ports N` (16).
 
 use anyhow::{Context, Result, bail};
+use lvs_bench::{Figure, Section, Target};
 use lvs_ctl::health::{self, CheckKind, CheckSpec, Event, Monitor, Proto, State};
-use lvs_tests::{
-    bench::{Figure, Section, Target},
-    require_root,
-};
+use lvs_tests::require_root;
 use std::{
     fmt::Write as _,
     net::{Ipv4Addr, SocketAddr, TcpListener},

@@ -14,6 +14,7 @@
 //!   as above.
 
 use anyhow::{Context, Result, bail, ensure};
+use lvs_bench::{Figure, Section};
 use lvs_common::{PROTO_TCP, ServiceKey};
 use lvs_ctl::{
     dataplane::{Dataplane, LoadOptions, unpin_all},
@@ -21,7 +22,6 @@ use lvs_ctl::{
 };
 use lvs_tests::{
     PinDir,
-    bench::{Figure, Section},
     lab::{Lab, LabDaemon, all_ready, run},
     packet::{DIRECTOR_MAC, real_mac},
     require_root, unique,
@@ -377,7 +377,7 @@ fn daemons(md: &mut String, figures: &mut Vec<Figure>) -> Result<()> {
         &["-n", &lab.director.name, "-batch", &batch.to_string_lossy()],
     );
 
-    let bin = std::env::current_exe()?.with_file_name("lvs-ctl-dev");
+    let bin = lvs_bench::lvs_ctl_dev()?;
     let small = daemon(&lab, &bin, 1, 1)?;
     let big = daemon(&lab, &bin, SERVICES, DAEMON_REALS)?;
 
@@ -463,7 +463,7 @@ fn main() -> Result<()> {
     daemons(&mut md, &mut figures)?;
     writeln!(
         md,
-        "\n{} s; `cargo run --release -p lvs-tests --bin lvs-bench-memory`.\n",
+        "\n{} s; `cargo run --release -p lvs-bench --bin lvs-bench-memory`.\n",
         started.elapsed().as_secs()
     )?;
     print!("{md}");

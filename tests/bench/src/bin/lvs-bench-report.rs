@@ -10,7 +10,7 @@
 //! named as missing, a section that wrote only markdown is included as it is.
 
 use anyhow::{Context, Result};
-use lvs_tests::bench::{self, Figure, Section};
+use lvs_bench::{self as bench, Figure, Section};
 use std::{
     collections::BTreeMap,
     fmt::Write as _,
