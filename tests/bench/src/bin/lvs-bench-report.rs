@@ -10,6 +10,7 @@
 //! named as missing, a section that wrote only markdown is included as it is.
 
 use anyhow::{Context, Result};
+use clap::Parser;
 use lvs_bench::{self as bench, Figure, Section};
 use std::{
     collections::BTreeMap,
@@ -39,11 +40,23 @@ struct Found {
     written: Option<SystemTime>,
 }
 
+/// Gathers the sections the benchmarks wrote under target/bench/ into a report and a chart.
+#[derive(Parser)]
+#[command(
+    name = "lvs-bench-report",
+    long_about = "The last step of `cargo xtask bench`: reads every section a benchmark wrote \
+as target/bench/<name>.json (its figures and its markdown) and writes target/bench/report.md \
+(the machine, when each section was measured, every figure with a target beside it, met or \
+not, then each section with a table of its figures) and target/bench/chart.svg (a bar chart \
+per section: medians with their spread), and prints the targets table. A section not run is \
+named as missing. No options; it measures nothing and needs no root.",
+    after_help = "Example: rebuild the report from the sections already measured\n  \
+cargo xtask bench --only report"
+)]
+struct Args {}
+
 fn main() -> Result<()> {
-    if std::env::args().any(|a| a == "-h" || a == "--help") {
-        println!("lvs-bench-report: no options (other arguments are ignored)");
-        return Ok(());
-    }
+    Args::parse();
     let dir = bench::dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let found = collect(&dir)?;
