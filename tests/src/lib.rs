@@ -2,7 +2,6 @@
 //! namespace labs. Everything that must be undone (pins, namespaces, processes) is undone on
 //! drop, so a failing test leaves the machine clean.
 
-pub mod bench;
 pub mod lab;
 pub mod packet;
 pub mod traffic;

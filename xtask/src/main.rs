@@ -13,7 +13,8 @@ const APT_PACKAGES: &[&str] = &["iproute2", "ethtool", "procps", "nftables"];
 /// What `cargo xtask bench` with default options should take at most.
 const BENCH_BUDGET: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 const BPF_LINKER_VERSION: &str = "0.13.0";
-/// Benchmark binaries of the tests crate, in the order `cargo xtask bench` runs them.
+/// Benchmark binaries of the lvs-bench crate (`tests/bench/`), in the order `cargo xtask bench`
+/// runs them.
 const BENCHES: &[&str] = &[
     "lvs-bench-dataplane",
     "lvs-bench-control",
@@ -115,7 +116,17 @@ fn main() -> Result<()> {
             if wanted.is_empty() {
                 bail!("no benchmark matches {only:?}; there are {BENCHES:?}");
             }
-            cargo(&["build", "--release", "-p", "lvs-tests", "--bins"])?;
+            // lvs-tests' only binary, lvs-ctl-dev, is the daemon the control and memory
+            // benchmarks start; it is built with them so they never run an old one.
+            cargo(&[
+                "build",
+                "--release",
+                "-p",
+                "lvs-bench",
+                "-p",
+                "lvs-tests",
+                "--bins",
+            ])?;
             // A failed benchmark does not stop the others: the report (last) names what is
             // missing. Each one's time is printed; the defaults keep the total under budget.
             let start = std::time::Instant::now();
@@ -141,7 +152,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Cmd::Demo { args } => {
-            cargo(&["build", "--release", "-p", "lvs-tests", "--bins"])?;
+            cargo(&["build", "--release", "-p", "lvs-bench", "--bin", "lvs-demo"])?;
             run(Command::new(root.join("target/release/lvs-demo")).args(&args))
         }
     }

@@ -19,52 +19,57 @@ use aya::{
     Ebpf,
     programs::{TestRun, TestRunOptions, Xdp},
 };
+use clap::Parser;
+use lvs_bench::{Figure, Section, Target};
 use lvs_common::{
     METHOD_DR, METHOD_GUE, METHOD_IPIP, PROTO_TCP, PROTO_UDP, Reason, ServiceKey, TunnelConfig,
 };
 use lvs_ctl::dataplane::{FLOOR_OBJECT, RealSpec, ServiceSpec};
-use lvs_tests::{
-    Harness, XDP_PASS, XDP_TX,
-    bench::{Figure, Section, Target},
-    packet::*,
-};
+use lvs_tests::{Harness, XDP_PASS, XDP_TX, packet::*};
 use std::{
     fmt::Write as _,
     net::{IpAddr, SocketAddr},
 };
 
+/// Nanoseconds per packet through lvs_director under BPF_PROG_TEST_RUN, beside the floor
+/// program (MAC swap + XDP_TX) in the same run; writes target/bench/dataplane.{md,json}.
+#[derive(Parser)]
+#[command(
+    name = "lvs-bench-dataplane",
+    long_about = "Nanoseconds per packet through lvs_director under BPF_PROG_TEST_RUN, beside \
+the floor program (MAC swap + XDP_TX) measured in the same run, in interleaved rounds: medians, \
+spread and the ratio to the floor. Paths that leave the frame unchanged are timed with the \
+`repeat` method (one frame run --repeat times); new flows, encapsulation and established flows \
+cycling through --flows connections with `single-shot − null` (--shots distinct frames run \
+once each, minus an empty program's time). Needs root. Writes target/bench/dataplane.md and \
+dataplane.json.",
+    after_help = "Example: a quicker run\n  \
+cargo xtask bench --only dataplane -- --rounds 5 --repeat 50000 --shots 2000"
+)]
 struct Args {
+    /// Interleaved rounds; each figure is the median of the rounds' values.
+    #[arg(long, default_value_t = 11, value_name = "N")]
     rounds: usize,
+    /// Kernel repetitions of one frame per `repeat` measurement (the kernel's mean per run).
+    #[arg(long, default_value_t = 200_000, value_name = "N")]
     repeat: u32,
+    /// Distinct frames, each run once, per `single-shot − null` measurement (new flows,
+    /// encapsulation, established flows cycling).
+    #[arg(
+        long,
+        visible_alias = "new-flows",
+        default_value_t = 10_000,
+        value_name = "N"
+    )]
     shots: u32,
+    /// Established flows pinned before the rounds and cycled through, so the connection table
+    /// misses the CPU cache as in production.
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
     flows: u32,
 }
 
 fn parse_args() -> Result<Args> {
-    let mut a = Args {
-        rounds: 11,
-        repeat: 200_000,
-        shots: 10_000,
-        flows: 100_000,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--rounds" => a.rounds = value()?.parse().context("--rounds")?,
-            "--repeat" => a.repeat = value()?.parse().context("--repeat")?,
-            "--shots" | "--new-flows" => a.shots = value()?.parse().context("--shots")?,
-            "--flows" => a.flows = value()?.parse().context("--flows")?,
-            "-h" | "--help" => {
-                println!(
-                    "lvs-bench-dataplane [--rounds N (11)] [--repeat N (200000)] [--shots N (10000)] \
-                     [--flows N (100000): established flows cycled through]"
-                );
-                std::process::exit(0);
-            }
-            other => anyhow::bail!("unknown argument {other}"),
-        }
-    }
+    let a = Args::parse();
     ensure!(
         a.rounds >= 1 && a.shots >= 1 && a.repeat >= 1,
         "counts must be positive"

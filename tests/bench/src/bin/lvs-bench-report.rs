@@ -6,11 +6,14 @@
 //!   of its figures (method, rounds, median, spread, ratio to the comparison of the same run);
 //! - `chart.svg`: one horizontal bar chart per section, medians with their spread;
 //!
-//! and prints the targets table. Works with whatever sections exist: a section not run is
-//! named as missing, a section that wrote only markdown is included as it is.
+//! and prints the targets table. Everything comes from the sections' JSON (`<name>.json`: the
+//! figures, and the markdown the benchmark printed, embedded as it is); nothing is read back
+//! out of markdown. Works with whatever sections exist: a section without its JSON is named
+//! as missing.
 
 use anyhow::{Context, Result};
-use lvs_tests::bench::{self, Figure, Section};
+use clap::Parser;
+use lvs_bench::{self as bench, Figure, Section};
 use std::{
     collections::BTreeMap,
     fmt::Write as _,
@@ -33,17 +36,28 @@ const STALE: Duration = Duration::from_secs(30 * 60);
 /// A section as found on disk.
 struct Found {
     name: String,
-    /// None: only `<name>.md` was written (no figures).
-    section: Option<Section>,
-    markdown: String,
+    section: Section,
+    /// When its JSON was written.
     written: Option<SystemTime>,
 }
 
+/// Gathers the sections the benchmarks wrote under target/bench/ into a report and a chart.
+#[derive(Parser)]
+#[command(
+    name = "lvs-bench-report",
+    long_about = "The last step of `cargo xtask bench`: reads every section a benchmark wrote \
+as target/bench/<name>.json (its figures and its markdown) and writes target/bench/report.md \
+(the machine, when each section was measured, every figure with a target beside it, met or \
+not, then each section with a table of its figures) and target/bench/chart.svg (a bar chart \
+per section: medians with their spread), and prints the targets table. A section without its \
+JSON is named as missing. No options; it measures nothing and needs no root.",
+    after_help = "Example: rebuild the report from the sections already measured\n  \
+cargo xtask bench --only report"
+)]
+struct Args {}
+
 fn main() -> Result<()> {
-    if std::env::args().any(|a| a == "-h" || a == "--help") {
-        println!("lvs-bench-report: no options (other arguments are ignored)");
-        return Ok(());
-    }
+    Args::parse();
     let dir = bench::dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let found = collect(&dir)?;
@@ -69,41 +83,18 @@ fn main() -> Result<()> {
 // --- gathering --------------------------------------------------------------------------------
 
 fn collect(dir: &Path) -> Result<Vec<Found>> {
-    let mut by_name: BTreeMap<String, Found> = BTreeMap::new();
-    for s in Section::read_all().context("reading the sections")? {
-        let json = dir.join(format!("{}.json", s.name));
-        by_name.insert(
-            s.name.clone(),
-            Found {
+    let mut by_name: BTreeMap<String, Found> = Section::read_all()
+        .context("reading the sections")?
+        .into_iter()
+        .map(|s| {
+            let found = Found {
                 name: s.name.clone(),
-                markdown: s.markdown.clone(),
-                written: modified(&json),
-                section: Some(s),
-            },
-        );
-    }
-    // Sections that wrote markdown only.
-    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let path = entry?.path();
-        let Some(name) = path.file_stem().and_then(|s| s.to_str()) else {
-            continue;
-        };
-        if path.extension().is_some_and(|e| e == "md")
-            && name != "report"
-            && !by_name.contains_key(name)
-        {
-            by_name.insert(
-                name.to_string(),
-                Found {
-                    name: name.to_string(),
-                    section: None,
-                    markdown: std::fs::read_to_string(&path)
-                        .with_context(|| format!("reading {}", path.display()))?,
-                    written: modified(&path),
-                },
-            );
-        }
-    }
+                written: modified(&dir.join(format!("{}.json", s.name))),
+                section: s,
+            };
+            (found.name.clone(), found)
+        })
+        .collect();
     let mut out: Vec<Found> = Vec::new();
     for name in ORDER {
         if let Some(f) = by_name.remove(name) {
@@ -239,81 +230,19 @@ struct TargetRow {
     source: String,
 }
 
-/// Every figure with a target: from the JSON figures, and for a section that wrote markdown
-/// only, from the rows of its tables that have a `target` and a `met` column (the measured
-/// value is the column left of the target, as the benchmarks lay their tables out).
+/// Every figure with a target.
 fn targets(found: &[Found]) -> Vec<TargetRow> {
     let mut rows = Vec::new();
-    for f in found {
-        match &f.section {
-            Some(s) => {
-                for fig in &s.figures {
-                    let Some(t) = &fig.target else { continue };
-                    rows.push(TargetRow {
-                        section: s.name.clone(),
-                        figure: fig.name.clone(),
-                        measured: format!("{} {}", num(t.measured), t.unit),
-                        target: format!("{} {} {}", op(&t.op), num(t.value), t.unit),
-                        met: t.met(),
-                        source: t.source.clone(),
-                    });
-                }
-            }
-            None => rows.extend(markdown_targets(&f.name, &f.markdown)),
-        }
-    }
-    rows
-}
-
-fn markdown_targets(section: &str, md: &str) -> Vec<TargetRow> {
-    let cells = |l: &str| -> Vec<String> {
-        l.trim()
-            .trim_matches('|')
-            .split('|')
-            .map(|c| c.trim().to_string())
-            .collect()
-    };
-    let mut rows = Vec::new();
-    let lines: Vec<&str> = md.lines().collect();
-    let mut i = 0;
-    while i + 1 < lines.len() {
-        let sep = lines[i + 1].trim_start();
-        let is_table = lines[i].trim_start().starts_with('|')
-            && (sep.starts_with("|-") || sep.starts_with("|:"));
-        if !is_table {
-            i += 1;
-            continue;
-        }
-        let head = cells(lines[i]);
-        let target = head
-            .iter()
-            .position(|h| h.to_lowercase().starts_with("target"));
-        let met = head.iter().position(|h| h.to_lowercase() == "met");
-        i += 2;
-        while i < lines.len() && lines[i].trim_start().starts_with('|') {
-            let row = cells(lines[i]);
-            i += 1;
-            let (Some(t), Some(m)) = (target, met) else {
-                continue;
-            };
-            let (Some(tv), Some(mv)) = (row.get(t), row.get(m)) else {
-                continue;
-            };
-            if tv.is_empty() || mv.is_empty() {
-                continue;
-            }
-            let unit = head[t]["target".len()..].trim();
-            let measured = match t.checked_sub(1) {
-                Some(c) if c > 0 => format!("{} ({})", row[c], head[c]),
-                _ => String::new(),
-            };
+    for Found { section: s, .. } in found {
+        for fig in &s.figures {
+            let Some(t) = &fig.target else { continue };
             rows.push(TargetRow {
-                section: section.to_string(),
-                figure: row[0].clone(),
-                measured,
-                target: format!("{tv} {unit}").trim().to_string(),
-                met: !mv.to_lowercase().contains("no"),
-                source: format!("{section}.md"),
+                section: s.name.clone(),
+                figure: fig.name.clone(),
+                measured: format!("{} {}", num(t.measured), t.unit),
+                target: format!("{} {} {}", op(&t.op), num(t.value), t.unit),
+                met: t.met(),
+                source: t.source.clone(),
             });
         }
     }
@@ -321,10 +250,7 @@ fn markdown_targets(section: &str, md: &str) -> Vec<TargetRow> {
 }
 
 fn status(f: &Found, newest: Option<SystemTime>) -> String {
-    let mut s = match &f.section {
-        Some(sec) => format!("{} figures", sec.figures.len()),
-        None => "markdown only: no figures collected (no JSON)".into(),
-    };
+    let mut s = format!("{} figures", f.section.figures.len());
     if let (Some(w), Some(n)) = (f.written, newest)
         && n.duration_since(w).unwrap_or_default() > STALE
     {
@@ -406,43 +332,24 @@ fn report(found: &[Found], m: &Machine) -> Result<String> {
             )?;
         }
     }
-    let md_only: Vec<&str> = found
-        .iter()
-        .filter(|f| f.section.is_none())
-        .map(|f| f.name.as_str())
-        .collect();
-    if !md_only.is_empty() {
-        writeln!(
-            md,
-            "\nRead from the markdown tables of {} (the section wrote no JSON figures): the \
-             measured value is the column left of the target.",
-            md_only.join(", ")
-        )?;
-    }
     writeln!(md, "\n![main figures](chart.svg)\n")?;
 
     for f in found {
         writeln!(md, "<a id=\"{}\"></a>\n", anchor(f))?;
-        let body = f.markdown.trim();
+        let body = f.section.markdown.trim();
         if !body.starts_with('#') {
-            let title = f
-                .section
-                .as_ref()
-                .map_or(f.name.clone(), |s| s.title.clone());
-            writeln!(md, "## {title}\n")?;
+            writeln!(md, "## {}\n", f.section.title)?;
         }
         writeln!(md, "{body}\n")?;
-        if let Some(s) = &f.section
-            && !s.figures.is_empty()
-        {
-            writeln!(md, "{}", figures_table(s)?)?;
+        if !f.section.figures.is_empty() {
+            writeln!(md, "{}", figures_table(&f.section)?)?;
         }
     }
     for name in ORDER {
         if !found.iter().any(|f| f.name == name) {
             writeln!(
                 md,
-                "## {name}: missing\n\nNot run: no `{name}.json` or `{name}.md` in target/bench \
+                "## {name}: missing\n\nNot run: no `{name}.json` in target/bench \
                  (`cargo xtask bench --only {name}`).\n"
             )?;
         }
@@ -629,63 +536,6 @@ fn panel(s: &Section) -> Option<Panel> {
     })
 }
 
-/// The panel of a section that wrote markdown only: the rows of its first table with a
-/// `median <unit>` column (spread from a `spread` column `lo..hi`, met from a `met` column;
-/// rows named `floor...` are the comparison).
-fn markdown_panel(name: &str, md: &str) -> Option<Panel> {
-    let cells = |l: &str| -> Vec<String> {
-        l.trim()
-            .trim_matches('|')
-            .split('|')
-            .map(|c| c.trim().to_string())
-            .collect()
-    };
-    let lines: Vec<&str> = md.lines().collect();
-    let mut i = 0;
-    while i + 1 < lines.len() {
-        let head = cells(lines[i]);
-        let median = head.iter().position(|h| h.starts_with("median"));
-        if !lines[i].trim_start().starts_with('|') || median.is_none() {
-            i += 1;
-            continue;
-        }
-        let m = median.expect("checked");
-        let spread = head.iter().position(|h| h.starts_with("spread"));
-        let met = head.iter().position(|h| h == "met");
-        let unit = head[m]["median".len()..].trim().to_string();
-        let mut bars = Vec::new();
-        for l in lines[i + 2..]
-            .iter()
-            .take_while(|l| l.trim_start().starts_with('|'))
-        {
-            let row = cells(l);
-            let Some(value) = row.get(m).and_then(|v| v.parse::<f64>().ok()) else {
-                continue;
-            };
-            let spread = spread.and_then(|c| {
-                let (lo, hi) = row.get(c)?.split_once("..")?;
-                Some((lo.parse().ok()?, hi.parse().ok()?))
-            });
-            let met = met
-                .and_then(|c| row.get(c))
-                .filter(|v| !v.is_empty())
-                .map(|v| !v.to_lowercase().contains("no"));
-            bars.push(Bar {
-                name: row[0].replace('`', ""),
-                value,
-                spread,
-                color: color(row[0].starts_with("floor"), met),
-            });
-        }
-        return (!bars.is_empty()).then(|| Panel {
-            title: format!("{name} (from {name}.md)"),
-            unit,
-            bars: bars.into_iter().take(MAX_BARS).collect(),
-        });
-    }
-    None
-}
-
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -709,13 +559,7 @@ fn axis(max: f64) -> (f64, f64) {
 }
 
 fn chart(found: &[Found]) -> String {
-    let panels: Vec<Panel> = found
-        .iter()
-        .filter_map(|f| match &f.section {
-            Some(s) => panel(s),
-            None => markdown_panel(&f.name, &f.markdown),
-        })
-        .collect();
+    let panels: Vec<Panel> = found.iter().filter_map(|f| panel(&f.section)).collect();
     let mut body = String::new();
     let mut y = 40.0;
     let _ = writeln!(

@@ -2,15 +2,16 @@
 //!
 //! Runs as root: the daemon is started in a network namespace of its own (one veth pair,
 //! 198.18.0.0/15 addresses, torn down at the end). Prints a markdown table and writes it to
-//! `target/bench/control.md`.
+//! `target/bench/control.md` (figures in `control.json`, for the report).
 
 use anyhow::{Context, Result, bail};
+use clap::Parser;
+use lvs_bench::{Figure, Section, Target};
 use lvs_ctl::{
     api::{self, Request, ServiceRef},
     dataplane::{LoadOptions, Maps},
     maglev,
 };
-use lvs_tests::bench::{Figure, Section, Target};
 use lvs_tests::{PinDir, lab::*, require_root, unique};
 use std::{
     fmt::Write as _,
@@ -105,7 +106,7 @@ services:\n  - {{vip: 198.18.100.1, port: 80, check: {{type: on}},\n     reals: 
             socket.display()
         ),
     )?;
-    let bin = std::env::current_exe()?.with_file_name("lvs-ctl-dev");
+    let bin = lvs_bench::lvs_ctl_dev()?;
     let _daemon = Daemon(
         Command::new("nsenter")
             .arg(format!("--net=/run/netns/{}", ns.name))
@@ -199,7 +200,23 @@ fn ring_ops() -> Result<(Duration, Duration)> {
     Ok((median(write), median(clear)))
 }
 
+/// Control-plane benchmark: the time from a CLI or API change to the maps updated, and the
+/// Maglev table's build time. No options.
+#[derive(Parser)]
+#[command(
+    name = "lvs-bench-control",
+    long_about = "Control-plane benchmark: the time from a change (`lvs-ctl real edit --weight`, \
+process start included, and an API request) to the maps updated, the median of 21 changes; \
+the Maglev table's build time for 65537 slots and 10, 100 and 1000 reals, the median of 11 \
+builds; and the time to install a 65537-slot table in the kernel and to clear it. The daemon (lvs-ctl-dev, built \
+beside this binary) runs in a network namespace of its own (one veth pair, 198.18.0.0/15), torn \
+down at the end. Needs root. No options. Writes target/bench/control.md and control.json.",
+    after_help = "Example:\n  cargo xtask bench --only control"
+)]
+struct Args {}
+
 fn main() -> Result<()> {
+    Args::parse();
     require_root();
     let mut md = String::new();
     let mut figures = Vec::new();

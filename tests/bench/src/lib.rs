@@ -1,7 +1,9 @@
-//! What every benchmark binary writes: a markdown section for people and a JSON file of its
-//! figures for the report (`target/bench/<name>.md` and `<name>.json`). The report binary
-//! (`lvs-bench-report`) puts the sections together, lists every target beside its figure,
-//! and draws the chart.
+//! The demo and the benchmarks of lvs (`src/bin/`), run in the lab of `lvs-tests`.
+//!
+//! What every benchmark binary writes: a markdown section for people and a JSON file for the
+//! report (`target/bench/<name>.md` and `<name>.json`: a [`Section`], its figures and the same
+//! markdown). The report binary (`lvs-bench-report`) reads only the JSON: it puts the sections
+//! together, lists every target beside its figure, and draws the chart.
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -82,9 +84,30 @@ pub struct Section {
     pub figures: Vec<Figure>,
 }
 
-/// `target/bench` of the workspace.
+/// `target/bench` of the workspace (this crate is `tests/bench/`).
 pub fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("the crate sits two levels below the workspace root")
+        .join("target/bench")
+}
+
+/// `lvs-ctl-dev` (the lvs-tests crate's `lvs-ctl`) beside this binary: the daemon the control
+/// and memory benchmarks start. `cargo xtask bench` builds it with them.
+pub fn lvs_ctl_dev() -> std::io::Result<PathBuf> {
+    let bin = std::env::current_exe()?.with_file_name("lvs-ctl-dev");
+    if !bin.exists() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!(
+                "{} is missing: build it with `cargo build --release -p lvs-tests --bin \
+                 lvs-ctl-dev` (`cargo xtask bench` does)",
+                bin.display()
+            ),
+        ));
+    }
+    Ok(bin)
 }
 
 impl Section {
@@ -106,8 +129,9 @@ impl Section {
             let path = entry?.path();
             if path.extension().is_some_and(|e| e == "json") {
                 let text = std::fs::read_to_string(&path)?;
-                if let Ok(s) = serde_json::from_str::<Section>(&text) {
-                    out.push(s);
+                match serde_json::from_str::<Section>(&text) {
+                    Ok(s) => out.push(s),
+                    Err(e) => eprintln!("skipping {}: not a section: {e}", path.display()),
                 }
             }
         }

@@ -7,11 +7,13 @@
 //! one real's web server, shows the health check taking it out and the traffic moving, and
 //! brings it back. Everything is removed at the end, on an error and on Ctrl-C.
 //!
-//! `--fast` skips the pauses (for tests); `--requests N` sets the HTTP requests per round.
+//! `--fast` skips the pauses (for tests); `--requests N` sets the HTTP requests per round
+//! (`lvs-demo --help`).
 //! With `LVS_DEMO_AS_LVS_CTL=1` in its environment this binary is `lvs-ctl` (the demo runs
 //! the daemon and the CLI that way, so it needs no other binary).
 
 use anyhow::{Context, Result, bail};
+use clap::Parser;
 use lvs_ctl::api::{Health, Listing};
 use lvs_tests::lab::{
     self, CLIENT_RETURN4, Lab, LabDaemon, Teardown, VIP4, VIP6,
@@ -33,45 +35,36 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// The real whose web server the demo stops and starts again (index into `lab.reals`).
 const VICTIM: usize = 1;
 
+/// The director at work in a lab of network namespaces.
+#[derive(Parser)]
+#[command(
+    name = "lvs-demo",
+    long_about = "The director at work in a lab of network namespaces: a client, an lvs \
+director and 3 real servers (direct routing: replies go straight back to the client). Runs \
+lvs-ctl daemon with a built-in configuration, sends HTTP and UDP traffic through the VIPs and \
+shows how it spreads, then stops one real's web server, shows the health check taking it out \
+and the traffic moving, and brings it back. Needs root. Everything it makes is removed at the \
+end, on an error and on Ctrl-C.",
+    after_help = "Examples:\n  \
+cargo xtask demo                          # with pauses, to watch\n  \
+cargo xtask demo -- --fast --requests 200 # no pauses, more requests per round"
+)]
 struct Opts {
+    /// Skip the pauses between the steps (for tests and CI).
+    #[arg(long)]
     fast: bool,
+    /// HTTP requests per round of traffic through the IPv4 VIP (the IPv6 round sends half),
+    /// 1..=1000.
+    #[arg(long, default_value_t = 60, value_name = "N", value_parser = requests)]
     requests: usize,
 }
 
-fn usage() -> &'static str {
-    "usage: lvs-demo [--fast] [--requests N]\n\n\
-     Builds a lab in network namespaces (client, lvs director, 3 real servers, direct routing),\n\
-     runs lvs-ctl daemon, sends traffic through the VIPs and shows a health check taking a\n\
-     real out and back. Needs root. --fast: no pauses. --requests N: HTTP requests per round\n\
-     (default 60, at most 1000)."
-}
-
-fn parse_args() -> Result<Opts> {
-    let mut o = Opts {
-        fast: false,
-        requests: 60,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--fast" => o.fast = true,
-            "--requests" => {
-                let v = args.next().context("--requests needs a number")?;
-                o.requests = v
-                    .parse()
-                    .with_context(|| format!("--requests {v:?}: not a number"))?;
-                if !(1..=1000).contains(&o.requests) {
-                    bail!("--requests {}: expected 1..=1000", o.requests);
-                }
-            }
-            "-h" | "--help" => {
-                println!("{}", usage());
-                std::process::exit(0);
-            }
-            other => bail!("unknown argument {other:?}\n{}", usage()),
-        }
+fn requests(v: &str) -> Result<usize, String> {
+    let n: usize = v.parse().map_err(|_| format!("{v:?}: not a number"))?;
+    if !(1..=1000).contains(&n) {
+        return Err(format!("{n}: expected 1..=1000"));
     }
-    Ok(o)
+    Ok(n)
 }
 
 fn main() {
@@ -79,13 +72,7 @@ fn main() {
         lvs_ctl::cli::main();
         return;
     }
-    let opts = match parse_args() {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("lvs-demo: {e:#}");
-            std::process::exit(2);
-        }
-    };
+    let opts = Opts::parse();
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("lvs-demo: needs root (network namespaces, XDP, bpffs)");

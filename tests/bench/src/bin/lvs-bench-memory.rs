@@ -14,11 +14,12 @@
 //!   as above.
 
 use anyhow::{Context, Result, bail, ensure};
+use clap::Parser;
+use lvs_bench::{Figure, Section};
 use lvs_common::{PROTO_TCP, ServiceKey};
 use lvs_ctl::dataplane::{Director, LoadOptions, RealSpec, ServiceSpec, Wanted, unpin_all};
 use lvs_tests::{
     PinDir,
-    bench::{Figure, Section},
     lab::{Lab, LabDaemon, all_ready, run},
     packet::{DIRECTOR_MAC, real_mac},
     require_root, unique,
@@ -376,7 +377,7 @@ fn daemons(md: &mut String, figures: &mut Vec<Figure>) -> Result<()> {
         &["-n", &lab.director.name, "-batch", &batch.to_string_lossy()],
     );
 
-    let bin = std::env::current_exe()?.with_file_name("lvs-ctl-dev");
+    let bin = lvs_bench::lvs_ctl_dev()?;
     let small = daemon(&lab, &bin, 1, 1)?;
     let big = daemon(&lab, &bin, SERVICES, DAEMON_REALS)?;
 
@@ -448,11 +449,22 @@ fn daemons(md: &mut String, figures: &mut Vec<Figure>) -> Result<()> {
     Ok(())
 }
 
+/// What lvs costs in memory at 1,000,000 connections and 100 services. No options.
+#[derive(Parser)]
+#[command(
+    name = "lvs-bench-memory",
+    long_about = "What lvs costs in memory at 1,000,000 connections and 100 services: the kernel \
+memory (memlock) of every BPF map of lvs_director loaded with a connection table of 1,000,000 \
+entries and 100 services of 4 reals, and the resident memory (VmRSS, VmHWM, RssAnon, RssFile) \
+of `lvs-ctl daemon` (lvs-ctl-dev, built beside this binary) with 100 services of 10 reals \
+beside the same daemon with 1 service of 1 real, in a lab of network namespaces torn down at \
+the end. Needs root. No options. Writes target/bench/memory.md and memory.json.",
+    after_help = "Example:\n  cargo xtask bench --only memory"
+)]
+struct Args {}
+
 fn main() -> Result<()> {
-    if std::env::args().any(|a| a == "-h" || a == "--help") {
-        println!("lvs-bench-memory: no options (other arguments are ignored); needs root");
-        return Ok(());
-    }
+    Args::parse();
     require_root();
     let started = Instant::now();
     let mut md = String::new();
@@ -462,7 +474,7 @@ fn main() -> Result<()> {
     daemons(&mut md, &mut figures)?;
     writeln!(
         md,
-        "\n{} s; `cargo run --release -p lvs-tests --bin lvs-bench-memory`.\n",
+        "\n{} s; `cargo run --release -p lvs-bench --bin lvs-bench-memory`.\n",
         started.elapsed().as_secs()
     )?;
     print!("{md}");

@@ -9,15 +9,13 @@
 //! checks and at the end. Prints a markdown table and writes it to `target/bench/health.md` (figures in
 //! `health.json`, for the report).
 //!
-//! Options: `--reals N` (10000), `--interval-ms N` (1000), `--warmup S` (5), `--window S` (20),
-//! `--ports N` (16).
+//! Options: `lvs-bench-health --help`.
 
 use anyhow::{Context, Result, bail};
+use clap::Parser;
+use lvs_bench::{Figure, Section, Target};
 use lvs_ctl::health::{self, CheckKind, CheckSpec, Event, Monitor, Proto, State};
-use lvs_tests::{
-    bench::{Figure, Section, Target},
-    require_root,
-};
+use lvs_tests::require_root;
 use std::{
     fmt::Write as _,
     net::{Ipv4Addr, SocketAddr, TcpListener},
@@ -29,6 +27,40 @@ const BASE_PORT: u16 = 20000;
 /// Target: the checks of 10,000 reals take less than a quarter of one core.
 const TARGET_CPU: f64 = 25.0;
 
+/// The CPU and memory of health checks: a Monitor running TCP connect checks against many
+/// reals, on the daemon's runtime.
+#[derive(Parser)]
+#[command(
+    name = "lvs-bench-health",
+    long_about = "The CPU and memory of health checks: a Monitor (the daemon's checker, on its \
+two-worker tokio runtime) runs TCP connect checks against --reals reals every --interval-ms. \
+The reals are loopback addresses 127.1.x.y in a network namespace of the benchmark's own, \
+served by a child that accepts on --ports ports and closes at once. CPU is measured over \
+--window seconds after --warmup seconds; memory (VmRSS, VmHWM) before the checks and at the \
+end. Needs root. Writes target/bench/health.md and health.json.",
+    after_help = "Example: a quick run\n  lvs-bench-health --reals 1000 --warmup 1 --window 3"
+)]
+struct Args {
+    /// Reals checked (1..=64000), one loopback address each.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    reals: usize,
+    /// Milliseconds between two checks of a real (also each check's timeout).
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    interval_ms: u64,
+    /// Seconds of checking before the CPU window starts.
+    #[arg(long, default_value_t = 5, value_name = "S")]
+    warmup: u64,
+    /// Seconds over which CPU is measured.
+    #[arg(long, default_value_t = 20, value_name = "S")]
+    window: u64,
+    /// Ports the accepting child listens on (the reals share them).
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    ports: u16,
+    /// Internal: be the accepting child on this many ports (the benchmark starts itself so).
+    #[arg(long, hide = true, value_name = "PORTS")]
+    serve: Option<u16>,
+}
+
 struct Opts {
     reals: usize,
     interval: Duration,
@@ -37,33 +69,14 @@ struct Opts {
     ports: u16,
 }
 
-fn opts() -> Result<Opts> {
-    let mut o = Opts {
-        reals: 10_000,
-        interval: Duration::from_secs(1),
-        warmup: Duration::from_secs(5),
-        window: Duration::from_secs(20),
-        ports: 16,
+fn opts(a: &Args) -> Result<Opts> {
+    let o = Opts {
+        reals: a.reals,
+        interval: Duration::from_millis(a.interval_ms),
+        warmup: Duration::from_secs(a.warmup),
+        window: Duration::from_secs(a.window),
+        ports: a.ports,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut value = |name: &str| -> Result<u64> {
-            args.next()
-                .with_context(|| format!("{name} needs a value"))?
-                .parse()
-                .with_context(|| format!("{name}: not a number"))
-        };
-        match a.as_str() {
-            "--reals" => o.reals = value("--reals")? as usize,
-            "--interval-ms" => o.interval = Duration::from_millis(value("--interval-ms")?),
-            "--warmup" => o.warmup = Duration::from_secs(value("--warmup")?),
-            "--window" => o.window = Duration::from_secs(value("--window")?),
-            "--ports" => o.ports = value("--ports")? as u16,
-            other => bail!(
-                "unknown option {other:?} (--reals, --interval-ms, --warmup, --window, --ports)"
-            ),
-        }
-    }
     if o.reals == 0 || o.reals > 64_000 || o.ports == 0 || o.interval.is_zero() {
         bail!("--reals must be 1..=64000, --ports and --interval-ms above 0");
     }
@@ -165,12 +178,11 @@ fn raise_nofile() -> Result<u64> {
 }
 
 fn main() -> Result<()> {
-    let mut args = std::env::args().skip(1);
-    if args.next().as_deref() == Some("--serve") {
-        let ports = args.next().and_then(|p| p.parse().ok()).unwrap_or(16);
+    let args = Args::parse();
+    if let Some(ports) = args.serve {
         serve(ports);
     }
-    let o = opts()?;
+    let o = opts(&args)?;
     require_root();
     // A network namespace of our own: its loopback carries every check and it disappears with
     // this process and its child.
