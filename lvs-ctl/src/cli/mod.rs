@@ -196,7 +196,7 @@ lvs-ctl decap load --iface eth0 --address 198.18.20.2 --gue-port 6080 --gue-port
         #[arg(long = "address")]
         addresses: Vec<std::net::IpAddr>,
         /// UDP ports that carry GUE; repeat.
-        #[arg(long = "gue-port", default_value = "6080")]
+        #[arg(long = "gue-port", default_values_t = [lvs_common::DEFAULT_GUE_PORT])]
         gue_ports: Vec<u16>,
         #[arg(long, value_enum, default_value_t = XdpMode::Auto)]
         mode: XdpMode,

@@ -31,8 +31,6 @@ use std::path::Path;
 pub use hook::{HOOK_TIMEOUT, HookError, run_hook, run_hook_with_timeout};
 pub use monitor::{CheckId, Event, Monitor, Status};
 pub use probe::ProbeError;
-/// The former name of [`Protocol`] here, still used by `lvs-bench-health`.
-pub use spec::Protocol as Proto;
 pub use spec::{CheckKind, CheckSpec, HttpMethod, Protocol, QueryType, SpecError, Target};
 pub use state::State;
 

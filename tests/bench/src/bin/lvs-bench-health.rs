@@ -14,7 +14,7 @@
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use lvs_bench::{Figure, Section, Target};
-use lvs_ctl::health::{self, CheckKind, CheckSpec, Event, Monitor, Proto, State};
+use lvs_ctl::health::{self, CheckKind, CheckSpec, Event, Monitor, Protocol, State};
 use lvs_tests::require_root;
 use std::{
     fmt::Write as _,
@@ -224,7 +224,9 @@ fn main() -> Result<()> {
         .context("tokio runtime")?;
     let (rss_before, _) = memory_kib();
     let spec = CheckSpec {
-        kind: CheckKind::Connect { proto: Proto::Tcp },
+        kind: CheckKind::Connect {
+            proto: Protocol::Tcp,
+        },
         interval: o.interval,
         timeout: o.interval,
         rise: 2,
