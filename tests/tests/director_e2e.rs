@@ -17,7 +17,7 @@ use std::{
 
 fn datagrams_reach_the_chosen_real(tag: &str, vip: IpAddr, client: IpAddr) {
     require_root();
-    let lab = DrLab::new(tag, 2);
+    let lab = Lab::new(tag, 2);
     let pins = PinDir::new(tag);
     let mut dp = lab.director.enter(|| {
         let mut dp = Dataplane::load(&LoadOptions::new(&pins.0)).expect("load lvs_director");
