@@ -732,9 +732,6 @@ pub struct Lab {
     pub teardown: Teardown,
 }
 
-/// The name the first labs had; the same type.
-pub type DrLab = Lab;
-
 impl Lab {
     pub fn builder() -> LabBuilder {
         LabBuilder {
