@@ -15,6 +15,18 @@
 //!
 //! Forward path: 198.18.0.0/24 (client, director), 198.18.I.0/24 (director, real I);
 //! return path: 198.19.0.0/24 and 2001:db8:ffff::/64 (client .1, real I .(16+I)).
+//!
+//! The routed lab ([`LabBuilder::routed`], for tunnel mode; IPv4 only) puts a router between
+//! the director and the reals, so a real is one routed hop away; the reals answer the client
+//! through the router, never through the director:
+//!
+//! ```text
+//!  client c0 ── d0 director d1 ── r0 router rI ── s0 real I   (VIP on lo)
+//!         c1 ─────────────────────── rc (replies: real -> router -> client)
+//! ```
+//!
+//! Routed addresses: 198.18.10.0/24 (director .1, router .2), 198.18.(19+I).0/24 (router .1,
+//! real I .2), 198.18.30.0/24 (client .1, router .2).
 //! Everything a lab starts (namespaces, child processes, pins, files) is registered in its
 //! [`Teardown`] and removed on drop, or earlier from another thread (a Ctrl-C handler).
 
@@ -60,18 +72,7 @@ impl Netns {
     /// Runs `f` on a thread that has entered this namespace (network only: the mounts, and so
     /// `/sys/fs/bpf`, stay the host's). Sockets and programs made there stay in the namespace.
     pub fn enter<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        let path = format!("/run/netns/{}", self.name);
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                let fd = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-                // SAFETY: setns on a namespace fd affects only this thread.
-                let rc = unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) };
-                assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
-                f()
-            })
-            .join()
-            .expect("thread in namespace panicked")
-        })
+        in_netns(&self.name, f)
     }
 
     /// Index of `iface` in this namespace.
@@ -88,6 +89,23 @@ impl Drop for Netns {
     fn drop(&mut self) {
         delete_netns(&self.name);
     }
+}
+
+/// Runs `f` on a thread that has entered the network namespace `name` (see [`Netns::enter`]);
+/// for code that keeps a namespace's name, not its [`Netns`].
+pub fn in_netns<T: Send>(name: &str, f: impl FnOnce() -> T + Send) -> T {
+    let path = format!("/run/netns/{name}");
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let fd = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+            // SAFETY: setns on a namespace fd affects only this thread.
+            let rc = unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .expect("thread in namespace panicked")
+    })
 }
 
 /// `ip netns del NAME` if it exists (deleting also removes its interfaces, and with them the
@@ -148,18 +166,27 @@ pub const VIP6: &str = "2001:db8:100::1";
 pub const CLIENT4: &str = "198.18.0.1";
 pub const CLIENT6: &str = "2001:db8::1";
 
-pub const CLIENT_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x01];
-pub const DIRECTOR_IN_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x02];
+/// The lab's MACs: `02:00:00:00:I:E`, `I` the real whose link it is (0: the client's link),
+/// `E` the end (1: towards the client, 2: away from it, 3: real `I`'s return path). `lvs_sink`
+/// counts a frame in the slot of its destination's byte `I` (0 the director, `I` real `I`), so
+/// the lab keeps this plan rather than the packet tests' [`crate::packet::real_mac`]; a real's
+/// MAC is [`LabReal::mac`].
+pub const fn lab_mac(i: u8, end: u8) -> [u8; 6] {
+    [0x02, 0x00, 0x00, 0x00, i, end]
+}
+
+pub const CLIENT_MAC: [u8; 6] = lab_mac(0, 1);
+pub const DIRECTOR_IN_MAC: [u8; 6] = lab_mac(0, 2);
 
 /// MAC of the director's side of real `i`'s link.
 pub const fn director_out_mac(i: u8) -> [u8; 6] {
-    [0x02, 0x00, 0x00, 0x00, i, 0x01]
+    lab_mac(i, 1)
 }
 
-/// MAC of real `i`.
-pub const fn real_mac(i: u8) -> [u8; 6] {
-    [0x02, 0x00, 0x00, 0x00, i, 0x02]
-}
+/// The routed lab: the director's address towards the router (a tunnel's source), and the
+/// router's MAC there (the next hop of every real).
+pub const DIRECTOR_ROUTED4: &str = "198.18.10.1";
+pub const ROUTER_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x0a, 0x02];
 
 /// One real server of the lab.
 pub struct LabReal {
@@ -167,8 +194,12 @@ pub struct LabReal {
     pub name: String,
     pub ns: Netns,
     pub addr4: IpAddr,
+    /// `::` in a routed lab (IPv4 only).
     pub addr6: IpAddr,
     pub mac: [u8; 6],
+    /// Where the director sends this real's frames: the real itself, or in a routed lab the
+    /// router ([`ROUTER_MAC`]).
+    pub next_hop_mac: [u8; 6],
     /// The director's interface towards this real, its index and MAC.
     pub director_iface: String,
     pub director_ifindex: u32,
@@ -184,7 +215,7 @@ pub const CLIENT_RETURN_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0xff, 0x01];
 
 /// MAC of real `i`'s return-path interface, and of the switch's port towards it.
 pub const fn real_return_mac(i: u8) -> [u8; 6] {
-    [0x02, 0x00, 0x00, 0x00, i, 0x03]
+    lab_mac(i, 3)
 }
 const fn switch_port_mac(i: u8) -> [u8; 6] {
     [0x02, 0x00, 0x00, 0xff, i, 0x00]
@@ -300,6 +331,13 @@ impl Teardown {
         }
     }
 
+    /// How an adopted child exited, once it has (`None` while it runs, or when not adopted).
+    pub fn exit_status(&self, id: ChildId) -> Option<std::process::ExitStatus> {
+        let mut u = self.lock();
+        let (_, c) = u.children.iter_mut().find(|(c, _)| *c == id.0)?;
+        c.try_wait().ok().flatten()
+    }
+
     /// A bpffs directory whose pins are removed at teardown.
     pub fn pins(&self, dir: impl Into<PathBuf>) {
         self.lock().pins.push(dir.into());
@@ -345,6 +383,7 @@ pub struct LabBuilder {
     tag: String,
     reals: u8,
     return_path: bool,
+    routed: bool,
     teardown: Option<Teardown>,
 }
 
@@ -372,6 +411,13 @@ impl LabBuilder {
     /// routed to the director, which does not forward them: enough for one-way UDP).
     pub fn return_path(mut self, on: bool) -> Self {
         self.return_path = on;
+        self
+    }
+
+    /// Whether a router stands between the director and the reals, one routed hop (tunnel
+    /// mode; IPv4 only, the reals answer through the router: see the module's picture).
+    pub fn routed(mut self, on: bool) -> Self {
+        self.routed = on;
         self
     }
 
@@ -421,162 +467,253 @@ impl LabBuilder {
         // its checksums complete, not left to an offload that never happens.
         client.sh("ethtool -K c0 tx off >/dev/null");
 
-        let switch = self.return_path.then(|| {
-            let sw = new_ns("switch", "s");
-            sw.ip(&["link", "add", "br0", "type", "bridge", "stp_state", "0"]);
-            sw.ip(&["link", "set", "br0", "up"]);
-            veth(
-                &client,
-                "c1",
-                CLIENT_RETURN_MAC,
-                &sw,
-                "s0",
-                switch_port_mac(0),
+        let (switch, router, reals) = if self.routed {
+            assert!(
+                !self.return_path,
+                "a routed lab has its return path through the router"
             );
-            sw.ip(&["link", "set", "s0", "master", "br0"]);
-            client.ip(&["addr", "add", &format!("{CLIENT_RETURN4}/24"), "dev", "c1"]);
-            client.ip(&[
-                "-6",
-                "addr",
-                "add",
-                &format!("{CLIENT_RETURN6}/64"),
-                "dev",
-                "c1",
-                "nodad",
-            ]);
-            // Replies from the VIP arrive on c1 while the route to the VIP leaves by c0:
-            // strict reverse-path filtering would drop them.
-            client.sh(
-                "sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
-                   net.ipv4.conf.c0.rp_filter=0 net.ipv4.conf.c1.rp_filter=0",
-            );
-            sw
-        });
-
-        let mut reals = Vec::new();
-        for i in 1..=self.reals {
-            let ns = new_ns(&format!("real{i}"), &format!("r{i}"));
-            let d_if = format!("d{i}");
-            veth(
-                &director,
-                &d_if,
-                director_out_mac(i),
-                &ns,
-                "r0",
-                real_mac(i),
-            );
-            director.ip(&["addr", "add", &format!("198.18.{i}.1/24"), "dev", &d_if]);
-            director.ip(&[
-                "-6",
-                "addr",
-                "add",
-                &format!("2001:db8:{i}::1/64"),
-                "dev",
-                &d_if,
-                "nodad",
-            ]);
-            ns.ip(&["addr", "add", &format!("198.18.{i}.2/24"), "dev", "r0"]);
-            ns.ip(&[
-                "-6",
-                "addr",
-                "add",
-                &format!("2001:db8:{i}::2/64"),
-                "dev",
-                "r0",
-                "nodad",
-            ]);
-            ns.ip(&["route", "add", "default", "via", &format!("198.18.{i}.1")]);
-            ns.ip(&[
-                "-6",
-                "route",
-                "add",
-                "default",
-                "via",
-                &format!("2001:db8:{i}::1"),
-            ]);
-            // The real holds the VIPs on loopback and never answers ARP/ND for them.
-            ns.ip(&["addr", "add", &format!("{VIP4}/32"), "dev", "lo"]);
-            ns.ip(&[
-                "-6",
-                "addr",
-                "add",
-                &format!("{VIP6}/128"),
-                "dev",
-                "lo",
-                "nodad",
-            ]);
-            ns.sh(
-                "sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
-                   net.ipv4.conf.r0.rp_filter=0 net.ipv4.conf.all.rp_filter=0 \
-                   net.ipv4.conf.default.rp_filter=0",
-            );
-            // Frames redirected by XDP into a veth are dropped unless its peer can take
-            // them: GRO on the receiving end gives it the NAPI instance that does.
-            ns.sh("ethtool -K r0 gro on >/dev/null");
-            if let Some(sw) = &switch {
+            let (router, reals) = routed(&client, &director, self.reals, &new_ns);
+            (None, Some(router), reals)
+        } else {
+            let switch = self.return_path.then(|| {
+                let sw = new_ns("switch", "s");
+                sw.ip(&["link", "add", "br0", "type", "bridge", "stp_state", "0"]);
+                sw.ip(&["link", "set", "br0", "up"]);
                 veth(
-                    &ns,
-                    "rb",
-                    real_return_mac(i),
-                    sw,
-                    &format!("s{i}"),
-                    switch_port_mac(i),
+                    &client,
+                    "c1",
+                    CLIENT_RETURN_MAC,
+                    &sw,
+                    "s0",
+                    switch_port_mac(0),
                 );
-                sw.ip(&["link", "set", &format!("s{i}"), "master", "br0"]);
-                let h = 16 + u32::from(i);
-                ns.ip(&["addr", "add", &format!("198.19.0.{h}/24"), "dev", "rb"]);
+                sw.ip(&["link", "set", "s0", "master", "br0"]);
+                client.ip(&["addr", "add", &format!("{CLIENT_RETURN4}/24"), "dev", "c1"]);
+                client.ip(&[
+                    "-6",
+                    "addr",
+                    "add",
+                    &format!("{CLIENT_RETURN6}/64"),
+                    "dev",
+                    "c1",
+                    "nodad",
+                ]);
+                // Replies from the VIP arrive on c1 while the route to the VIP leaves by c0:
+                // strict reverse-path filtering would drop them.
+                client.sh(
+                    "sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+                   net.ipv4.conf.c0.rp_filter=0 net.ipv4.conf.c1.rp_filter=0",
+                );
+                sw
+            });
+
+            let mut reals = Vec::new();
+            for i in 1..=self.reals {
+                let ns = new_ns(&format!("real{i}"), &format!("r{i}"));
+                let d_if = format!("d{i}");
+                veth(
+                    &director,
+                    &d_if,
+                    director_out_mac(i),
+                    &ns,
+                    "r0",
+                    lab_mac(i, 2),
+                );
+                director.ip(&["addr", "add", &format!("198.18.{i}.1/24"), "dev", &d_if]);
+                director.ip(&[
+                    "-6",
+                    "addr",
+                    "add",
+                    &format!("2001:db8:{i}::1/64"),
+                    "dev",
+                    &d_if,
+                    "nodad",
+                ]);
+                ns.ip(&["addr", "add", &format!("198.18.{i}.2/24"), "dev", "r0"]);
                 ns.ip(&[
                     "-6",
                     "addr",
                     "add",
-                    &format!("2001:db8:ffff::{h:x}/64"),
+                    &format!("2001:db8:{i}::2/64"),
                     "dev",
-                    "rb",
+                    "r0",
                     "nodad",
                 ]);
-                // Replies to the client's network go straight to it, not to the director.
-                ns.ip(&[
-                    "route",
-                    "add",
-                    "198.18.0.0/24",
-                    "via",
-                    CLIENT_RETURN4,
-                    "dev",
-                    "rb",
-                ]);
+                ns.ip(&["route", "add", "default", "via", &format!("198.18.{i}.1")]);
                 ns.ip(&[
                     "-6",
                     "route",
                     "add",
-                    "2001:db8::/64",
+                    "default",
                     "via",
-                    CLIENT_RETURN6,
-                    "dev",
-                    "rb",
+                    &format!("2001:db8:{i}::1"),
                 ]);
-                ns.sh("sysctl -qw net.ipv4.conf.rb.rp_filter=0");
+                // The real holds the VIPs on loopback and never answers ARP/ND for them.
+                ns.ip(&["addr", "add", &format!("{VIP4}/32"), "dev", "lo"]);
+                ns.ip(&[
+                    "-6",
+                    "addr",
+                    "add",
+                    &format!("{VIP6}/128"),
+                    "dev",
+                    "lo",
+                    "nodad",
+                ]);
+                ns.sh(
+                    "sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
+                   net.ipv4.conf.r0.rp_filter=0 net.ipv4.conf.all.rp_filter=0 \
+                   net.ipv4.conf.default.rp_filter=0",
+                );
+                // Frames redirected by XDP into a veth are dropped unless its peer can take
+                // them: GRO on the receiving end gives it the NAPI instance that does.
+                ns.sh("ethtool -K r0 gro on >/dev/null");
+                if let Some(sw) = &switch {
+                    veth(
+                        &ns,
+                        "rb",
+                        real_return_mac(i),
+                        sw,
+                        &format!("s{i}"),
+                        switch_port_mac(i),
+                    );
+                    sw.ip(&["link", "set", &format!("s{i}"), "master", "br0"]);
+                    let h = 16 + u32::from(i);
+                    ns.ip(&["addr", "add", &format!("198.19.0.{h}/24"), "dev", "rb"]);
+                    ns.ip(&[
+                        "-6",
+                        "addr",
+                        "add",
+                        &format!("2001:db8:ffff::{h:x}/64"),
+                        "dev",
+                        "rb",
+                        "nodad",
+                    ]);
+                    // Replies to the client's network go straight to it, not to the director.
+                    ns.ip(&[
+                        "route",
+                        "add",
+                        "198.18.0.0/24",
+                        "via",
+                        CLIENT_RETURN4,
+                        "dev",
+                        "rb",
+                    ]);
+                    ns.ip(&[
+                        "-6",
+                        "route",
+                        "add",
+                        "2001:db8::/64",
+                        "via",
+                        CLIENT_RETURN6,
+                        "dev",
+                        "rb",
+                    ]);
+                    ns.sh("sysctl -qw net.ipv4.conf.rb.rp_filter=0");
+                }
+                let director_ifindex = director.ifindex(&d_if);
+                reals.push(LabReal {
+                    name: format!("real-{i}"),
+                    ns,
+                    addr4: format!("198.18.{i}.2").parse().expect("addr"),
+                    addr6: format!("2001:db8:{i}::2").parse().expect("addr"),
+                    mac: lab_mac(i, 2),
+                    next_hop_mac: lab_mac(i, 2),
+                    director_iface: d_if,
+                    director_ifindex,
+                    director_mac: director_out_mac(i),
+                });
             }
-            let director_ifindex = director.ifindex(&d_if);
-            reals.push(LabReal {
-                name: format!("real-{i}"),
-                ns,
-                addr4: format!("198.18.{i}.2").parse().expect("addr"),
-                addr6: format!("2001:db8:{i}::2").parse().expect("addr"),
-                mac: real_mac(i),
-                director_iface: d_if,
-                director_ifindex,
-                director_mac: director_out_mac(i),
-            });
-        }
+            (switch, None, reals)
+        };
         Lab {
             client,
             director,
             reals,
             director_iface: "d0",
             switch,
+            router,
             teardown,
         }
     }
+}
+
+/// The routed part of a lab: the router on the director's `d1`, `n` reals behind it, and the
+/// client's return path `c1` through it.
+fn routed(
+    client: &Netns,
+    director: &Netns,
+    n: u8,
+    new_ns: &dyn Fn(&str, &str) -> Netns,
+) -> (Netns, Vec<LabReal>) {
+    let router = new_ns("router", "t");
+    veth(
+        director,
+        "d1",
+        director_out_mac(1),
+        &router,
+        "r0",
+        ROUTER_MAC,
+    );
+    veth(
+        &router,
+        "rc",
+        [0x02, 0, 0, 0, 0x1e, 0x02],
+        client,
+        "c1",
+        CLIENT_RETURN_MAC,
+    );
+    client.ip(&["addr", "add", "198.18.30.1/24", "dev", "c1"]);
+    director.ip(&[
+        "addr",
+        "add",
+        &format!("{DIRECTOR_ROUTED4}/24"),
+        "dev",
+        "d1",
+    ]);
+    router.ip(&["addr", "add", "198.18.10.2/24", "dev", "r0"]);
+    router.ip(&["addr", "add", "198.18.30.2/24", "dev", "rc"]);
+    router.ip(&["route", "add", "198.18.0.0/24", "via", "198.18.30.1"]);
+    let loose = "sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0";
+    client.sh(&format!(
+        "{loose} net.ipv4.conf.c0.rp_filter=0 net.ipv4.conf.c1.rp_filter=0"
+    ));
+    router.sh(&format!("{loose} net.ipv4.ip_forward=1"));
+    // The router's end of the director's egress link takes redirected frames.
+    router.sh("ethtool -K r0 gro on >/dev/null");
+    let director_ifindex = director.ifindex("d1");
+    let reals = (1..=n)
+        .map(|i| {
+            let ns = new_ns(&format!("real{i}"), &format!("r{i}"));
+            let (r_if, net) = (format!("r{i}"), 19 + u32::from(i));
+            veth(
+                &router,
+                &r_if,
+                [0x02, 0, 0, 0x0a, i, 0x01],
+                &ns,
+                "s0",
+                lab_mac(i, 2),
+            );
+            router.ip(&["addr", "add", &format!("198.18.{net}.1/24"), "dev", &r_if]);
+            ns.ip(&["addr", "add", &format!("198.18.{net}.2/24"), "dev", "s0"]);
+            ns.ip(&["addr", "add", &format!("{VIP4}/32"), "dev", "lo"]);
+            ns.ip(&["route", "add", "default", "via", &format!("198.18.{net}.1")]);
+            ns.sh(&format!(
+                "{loose} net.ipv4.conf.s0.rp_filter=0 net.ipv4.conf.lo.rp_filter=0"
+            ));
+            LabReal {
+                name: format!("real-{i}"),
+                ns,
+                addr4: format!("198.18.{net}.2").parse().expect("addr"),
+                addr6: std::net::Ipv6Addr::UNSPECIFIED.into(),
+                mac: lab_mac(i, 2),
+                next_hop_mac: ROUTER_MAC,
+                director_iface: "d1".into(),
+                director_ifindex,
+                director_mac: director_out_mac(1),
+            }
+        })
+        .collect();
+    (router, reals)
 }
 
 /// client -- director -- N reals, direct routing, and optionally the reals' return path to the
@@ -589,12 +726,11 @@ pub struct Lab {
     pub director_iface: &'static str,
     /// The switch of the return path (a bridge `br0`), when built with one.
     pub switch: Option<Netns>,
+    /// The router between the director and the reals, in a routed lab.
+    pub router: Option<Netns>,
     /// What must be undone; register child processes, pins and files here.
     pub teardown: Teardown,
 }
-
-/// The name the first labs had; the same type.
-pub type DrLab = Lab;
 
 impl Lab {
     pub fn builder() -> LabBuilder {
@@ -603,6 +739,7 @@ impl Lab {
             tag: "lab".into(),
             reals: 2,
             return_path: false,
+            routed: false,
             teardown: None,
         }
     }
@@ -617,6 +754,7 @@ impl Lab {
     pub fn namespaces(&self) -> Vec<&Netns> {
         let mut v = vec![&self.client, &self.director];
         v.extend(self.switch.iter());
+        v.extend(self.router.iter());
         v.extend(self.reals.iter().map(|r| &r.ns));
         v
     }
@@ -770,6 +908,11 @@ impl LabDaemon {
     /// Whether the daemon process is alive.
     pub fn running(&self) -> bool {
         self.child.is_some_and(|c| self.teardown.running(c))
+    }
+
+    /// How the daemon exited, once it has (a start that must fail).
+    pub fn exit_status(&self) -> Option<std::process::ExitStatus> {
+        self.child.and_then(|c| self.teardown.exit_status(c))
     }
 
     /// Every run's log, runs separated by `---- restart ----`.

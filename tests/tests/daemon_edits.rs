@@ -16,14 +16,14 @@ fn real_line(list: &str, addr: &str) -> Vec<String> {
 
 #[test]
 fn adding_a_real_changes_where_new_flows_go_not_established_ones() {
-    let d = DaemonLab::new("dad", 2, 1);
+    let d = TestLab::sinks("dad", 2, 1);
     let old = d.flows(16);
     assert!(
         d.where_do_they_go(&old, "before").iter().all(|&r| r == 0),
         "one real: every flow on real 1"
     );
 
-    let out = d.ok(&["real", "add", SERVICE, "198.18.2.2"]);
+    let out = d.daemon.ctl_ok(&["real", "add", SERVICE, "198.18.2.2"]);
     assert!(
         out.contains("real 198.18.2.2 added to 198.18.100.1:5000/udp"),
         "{out}"
@@ -48,10 +48,10 @@ fn adding_a_real_changes_where_new_flows_go_not_established_ones() {
         .client
         .enter(|| old[0].local_addr().expect("local addr"))
         .to_string();
-    let text = d.ok(&["explain", &src, "->", SERVICE]);
+    let text = d.daemon.ctl_ok(&["explain", &src, "->", SERVICE]);
     assert!(text.contains("connection table hit"), "{text}");
     assert!(text.contains("real     198.18.1.2"), "{text}");
-    let list = d.ok(&["list"]);
+    let list = d.daemon.ctl_ok(&["list"]);
     assert!(list.contains("UDP  198.18.100.1:5000 mh"), "{list}");
     assert_eq!(
         real_line(&list, "198.18.2.2:5000"),
@@ -62,7 +62,7 @@ fn adding_a_real_changes_where_new_flows_go_not_established_ones() {
 
 #[test]
 fn removing_a_real_moves_its_flows_to_the_others() {
-    let d = DaemonLab::new("ddl", 2, 2);
+    let d = TestLab::sinks("ddl", 2, 2);
     let flows = d.flows(24);
     let before = d.where_do_they_go(&flows, "before");
     assert!(
@@ -70,7 +70,7 @@ fn removing_a_real_moves_its_flows_to_the_others() {
         "24 flows use both reals: {before:?}"
     );
 
-    let out = d.ok(&["real", "del", SERVICE, "198.18.2.2"]);
+    let out = d.daemon.ctl_ok(&["real", "del", SERVICE, "198.18.2.2"]);
     assert!(out.contains("removed"), "{out}");
     let after = d.where_do_they_go(&flows, "after");
     assert!(
@@ -82,18 +82,20 @@ fn removing_a_real_moves_its_flows_to_the_others() {
             assert_eq!(*a, 0, "flow {i} was on real 1 and stays there");
         }
     }
-    let list = d.ok(&["list"]);
+    let list = d.daemon.ctl_ok(&["list"]);
     assert!(!list.contains("198.18.2.2"), "{list}");
 }
 
 #[test]
 fn draining_a_real_keeps_its_flows_and_takes_no_new_ones() {
-    let d = DaemonLab::new("ddr", 2, 2);
+    let d = TestLab::sinks("ddr", 2, 2);
     let flows = d.flows(24);
     let before = d.where_do_they_go(&flows, "before");
     assert!(before.contains(&1), "some flows on real 2: {before:?}");
 
-    let out = d.ok(&["real", "edit", SERVICE, "198.18.2.2", "--drain"]);
+    let out = d
+        .daemon
+        .ctl_ok(&["real", "edit", SERVICE, "198.18.2.2", "--drain"]);
     assert!(out.contains("drained"), "{out}");
     assert_eq!(
         d.where_do_they_go(&flows, "after"),
@@ -105,7 +107,7 @@ fn draining_a_real_keeps_its_flows_and_takes_no_new_ones() {
         d.where_do_they_go(&new, "new").iter().all(|&r| r == 0),
         "no new flow on the drained real"
     );
-    let list = d.ok(&["list"]);
+    let list = d.daemon.ctl_ok(&["list"]);
     assert_eq!(
         real_line(&list, "198.18.2.2:5000"),
         ["Route", "0", "up,drain"],
@@ -113,14 +115,18 @@ fn draining_a_real_keeps_its_flows_and_takes_no_new_ones() {
     );
 
     // Refusals name the field and value, and exit non-zero.
-    let out = d.ctl(&["real", "edit", SERVICE, "198.18.1.2", "--weight", "70000"]);
+    let out = d
+        .daemon
+        .ctl(&["real", "edit", SERVICE, "198.18.1.2", "--weight", "70000"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("services[0].reals[0].weight: 70000 is out of range 0..=65535"),
         "{err}"
     );
-    let out = d.ctl(&["real", "del", "198.18.100.1:5001/udp", "198.18.1.2"]);
+    let out = d
+        .daemon
+        .ctl(&["real", "del", "198.18.100.1:5001/udp", "198.18.1.2"]);
     assert!(
         String::from_utf8_lossy(&out.stderr)
             .contains("service 198.18.100.1:5001/udp: no such service")

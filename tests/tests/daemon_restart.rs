@@ -12,7 +12,7 @@ use std::{
 
 #[test]
 fn daemon_restart_under_traffic_loses_no_packet_of_an_established_flow() {
-    let mut d = DaemonLab::new("drs", 2, 2);
+    let mut d = TestLab::sinks("drs", 2, 2);
     let flow = d.flows(1).pop().expect("one flow");
     // Establish the flow and learn its real.
     let real = d.where_do_they_go(std::slice::from_ref(&flow), "hello")[0];
@@ -20,7 +20,10 @@ fn daemon_restart_under_traffic_loses_no_packet_of_an_established_flow() {
     const COUNT: u32 = 2000;
     const PACE: Duration = Duration::from_millis(2);
     let sending = AtomicBool::new(true);
-    let sink = d.sinks[real].try_clone().expect("clone the real's socket");
+    let sink = d.sinks[real]
+        .socket()
+        .try_clone()
+        .expect("clone the real's socket");
     let received = std::thread::scope(|s| {
         let sending = &sending;
         let counter = s.spawn(move || {
@@ -58,9 +61,9 @@ fn daemon_restart_under_traffic_loses_no_packet_of_an_established_flow() {
         });
         // Kill the daemon under traffic (no clean shutdown), wait, start a new one.
         std::thread::sleep(Duration::from_millis(500));
-        d.kill();
+        d.daemon.kill();
         std::thread::sleep(Duration::from_millis(500));
-        d.start();
+        d.run_daemon();
         sender.join().expect("sender");
         counter.join().expect("counter")
     });
@@ -68,9 +71,9 @@ fn daemon_restart_under_traffic_loses_no_packet_of_an_established_flow() {
         received,
         COUNT,
         "every datagram of the established flow reached its real\n{}",
-        d.log()
+        d.daemon.log()
     );
-    let log = d.log();
+    let log = d.daemon.log();
     let second = log
         .split("---- restart ----")
         .nth(1)
@@ -79,7 +82,7 @@ fn daemon_restart_under_traffic_loses_no_packet_of_an_established_flow() {
         second.contains("the pinned tables already hold the desired state: nothing written"),
         "the restarted daemon adopted the pinned state and rewrote nothing:\n{second}"
     );
-    let other = d.sinks[1 - real].recv_from(&mut [0u8; 64]);
+    let other = d.sinks[1 - real].socket().recv_from(&mut [0u8; 64]);
     assert!(other.is_err(), "nothing reached the other real");
     assert_eq!(
         d.where_do_they_go(std::slice::from_ref(&flow), "still")[0],

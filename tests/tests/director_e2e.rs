@@ -14,7 +14,7 @@ use std::{
 
 fn datagrams_reach_the_chosen_real(tag: &str, vip: IpAddr, client: IpAddr) {
     require_root();
-    let lab = DrLab::new(tag, 2);
+    let lab = Lab::new(tag, 2);
     let pins = PinDir::new(tag);
     let mut director = lab.director.enter(|| {
         let mut director = Director::open(&LoadOptions::new(&pins.0)).expect("load lvs_director");

@@ -8,7 +8,10 @@ mod common;
 use common::health::*;
 use common::*;
 use lvs_ctl::api::Health;
-use lvs_tests::lab::VIP4;
+use lvs_tests::lab::{
+    VIP4,
+    serve::{Answer, DnsAnswer, HttpServer},
+};
 use std::{net::IpAddr, time::Duration};
 
 /// Every check type the daemon runs, each on its own real: all come up, all go down with the
@@ -17,16 +20,16 @@ use std::{net::IpAddr, time::Duration};
 /// refused) only when the server stops listening.
 #[test]
 fn every_check_type_takes_its_real_down_and_back_through_the_daemon() {
-    let d = DaemonLab::with_config("hck", 5, |d| {
-        let ext = d.dir.join("ext.sh");
+    let d = TestLab::sinks_with_config("hck", 5, |d| {
+        let ext = d.daemon.dir.join("ext.sh");
         std::fs::write(
             &ext,
-            format!("#!/bin/sh\n[ -e {}/ext-up-$3 ]\n", d.dir.display()),
+            format!("#!/bin/sh\n[ -e {}/ext-up-$3 ]\n", d.daemon.dir.display()),
         )
         .expect("external check script");
         std::fs::set_permissions(&ext, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .expect("chmod");
-        std::fs::write(d.dir.join("ext-up-198.18.4.2"), "").expect("external up file");
+        std::fs::write(d.daemon.dir.join("ext-up-198.18.4.2"), "").expect("external up file");
         format!(
             r#"{global}services:
   - vip: {VIP4}
@@ -50,9 +53,12 @@ fn every_check_type_takes_its_real_down_and_back_through_the_daemon() {
         )
     });
     let reals = &d.lab.reals;
-    let mut udp = UdpPort::open(&reals[0].ns, 7000);
-    let http = HttpServer::start(&reals[1].ns, 80, Answer::Ok);
-    let dns = DnsServer::start(&reals[2].ns, DnsAnswer::Address);
+    let mut udp = udp_port(&reals[0].ns, 7000);
+    let http = http_server(&d, &reals[1].ns, Answer::Ok);
+    let dns = d
+        .host
+        .dns(&reals[2].ns, DnsAnswer::Address)
+        .expect("dns server");
 
     let addrs: Vec<IpAddr> = reals.iter().map(|r| r.addr4).collect();
     let all = |l: &lvs_ctl::api::Listing, h: Health| {
@@ -61,7 +67,7 @@ fn every_check_type_takes_its_real_down_and_back_through_the_daemon() {
     wait_for(&d, Duration::from_secs(10), "every check up", |l| {
         all(l, Health::Up)
     });
-    let table = d.ok(&["list"]);
+    let table = d.daemon.ctl_ok(&["list"]);
     for line in [
         "check connect udp 198.18.1.2:7000: up since ",
         "check http 198.18.2.2:80: up since ",
@@ -77,7 +83,7 @@ fn every_check_type_takes_its_real_down_and_back_through_the_daemon() {
     udp.close();
     http.set(Answer::Status(503));
     dns.set(DnsAnswer::NxDomain);
-    std::fs::remove_file(d.dir.join("ext-up-198.18.4.2")).expect("external down");
+    std::fs::remove_file(d.daemon.dir.join("ext-up-198.18.4.2")).expect("external down");
     reals[4].ns.sh("sysctl -qw net.ipv4.icmp_echo_ignore_all=1");
     let (_, l) = wait_for(&d, Duration::from_secs(5), "every UDP real down", |l| {
         addrs.iter().all(|a| health_is(l, PORT, *a, Health::Down))
@@ -100,7 +106,7 @@ fn every_check_type_takes_its_real_down_and_back_through_the_daemon() {
     }
     // The same real, checked by connect for the TCP service, is still up.
     assert!(health_is(&l, 80, addrs[1], Health::Up));
-    let table = d.ok(&["list"]);
+    let table = d.daemon.ctl_ok(&["list"]);
     let (columns, check) = real_row(&table, "198.18.2.2:5000");
     assert_eq!(columns, ["Route", "0", "down,inactive"], "{table}");
     assert!(
@@ -120,10 +126,10 @@ fn every_check_type_takes_its_real_down_and_back_through_the_daemon() {
     assert_eq!(c.cause, "connect 198.18.2.2:80: connection refused");
 
     // And everything comes back.
-    udp.reopen(&reals[0].ns);
+    udp.reopen();
     http.set(Answer::Ok);
     dns.set(DnsAnswer::Address);
-    std::fs::write(d.dir.join("ext-up-198.18.4.2"), "").expect("external up");
+    std::fs::write(d.daemon.dir.join("ext-up-198.18.4.2"), "").expect("external up");
     reals[4].ns.sh("sysctl -qw net.ipv4.icmp_echo_ignore_all=0");
     let (_, l) = wait_for(&d, Duration::from_secs(10), "every check up again", |l| {
         all(l, Health::Up)
@@ -135,7 +141,7 @@ fn every_check_type_takes_its_real_down_and_back_through_the_daemon() {
     }
 
     // Each change was logged with its cause, and the hook ran for it.
-    let log = d.log();
+    let log = d.daemon.log();
     for cause in causes {
         assert!(log.contains(cause), "{cause:?} in the daemon log:\n{log}");
     }
@@ -160,7 +166,7 @@ fn every_check_type_takes_its_real_down_and_back_through_the_daemon() {
 /// interval × fall + one interval, and a healthy real checked alongside never flaps.
 #[test]
 fn slow_and_endless_servers_are_down_on_time_and_delay_no_other_check() {
-    let d = DaemonLab::with_config("hsl", 3, |d| {
+    let d = TestLab::sinks_with_config("hsl", 3, |d| {
         format!(
             r#"{global}services:
   - vip: {VIP4}
@@ -176,7 +182,7 @@ fn slow_and_endless_servers_are_down_on_time_and_delay_no_other_check() {
     let reals = &d.lab.reals;
     let servers: Vec<HttpServer> = reals
         .iter()
-        .map(|r| HttpServer::start(&r.ns, 80, Answer::Ok))
+        .map(|r| http_server(&d, &r.ns, Answer::Ok))
         .collect();
     let addrs: Vec<IpAddr> = reals.iter().map(|r| r.addr4).collect();
     wait_for(&d, Duration::from_secs(10), "every real up", |l| {

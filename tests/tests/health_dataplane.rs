@@ -8,7 +8,10 @@ mod common;
 use common::health::*;
 use common::*;
 use lvs_ctl::api::{Health, Listing};
-use lvs_tests::lab::VIP4;
+use lvs_tests::lab::{
+    VIP4,
+    serve::{Answer, HttpServer},
+};
 use std::{net::IpAddr, time::Duration};
 
 const INTERVAL_MS: u64 = 200;
@@ -17,8 +20,8 @@ const RISE: u64 = 3;
 
 /// A lab of `n` reals with an HTTP server (answering 200) on each, and a daemon whose UDP
 /// service has the first two as reals, HTTP-checked every 200 ms (rise 3, fall 2).
-fn lab(tag: &str, n: u8, quiescent: bool, fallback: Option<&str>) -> (DaemonLab, Vec<HttpServer>) {
-    let d = DaemonLab::with_config(tag, n, |d| {
+fn lab(tag: &str, n: u8, quiescent: bool, fallback: Option<&str>) -> (TestLab, Vec<HttpServer>) {
+    let d = TestLab::sinks_with_config(tag, n, |d| {
         let fallback = fallback.map_or(String::new(), |f| format!("    fallback: {f}\n"));
         format!(
             r#"{global}services:
@@ -36,7 +39,7 @@ fn lab(tag: &str, n: u8, quiescent: bool, fallback: Option<&str>) -> (DaemonLab,
         .lab
         .reals
         .iter()
-        .map(|r| HttpServer::start(&r.ns, 80, Answer::Ok))
+        .map(|r| http_server(&d, &r.ns, Answer::Ok))
         .collect();
     let l1 = d.lab.reals[0].addr4;
     let l2 = d.lab.reals[1].addr4;
@@ -51,7 +54,7 @@ fn in_table(l: &Listing, a: IpAddr) -> Option<(bool, u32)> {
 }
 
 /// 32 flows that use both reals, and where they go.
-fn spread_flows(d: &DaemonLab) -> (Vec<std::net::UdpSocket>, Vec<usize>) {
+fn spread_flows(d: &TestLab) -> (Vec<std::net::UdpSocket>, Vec<usize>) {
     let flows = d.flows(32);
     let before = d.where_do_they_go(&flows, "before");
     assert!(
@@ -131,7 +134,7 @@ fn quiescent_down_real_keeps_its_established_flows_and_takes_no_new_ones() {
         in_table(l, r2) == Some((true, 0))
     });
     assert_eq!(real(&l, PORT, r2).map(|r| r.health), Some(Health::Down));
-    let table = d.ok(&["list"]);
+    let table = d.daemon.ctl_ok(&["list"]);
     let (columns, check) = real_row(&table, "198.18.2.2:5000");
     assert_eq!(columns, ["Route", "0", "down"], "{table}");
     assert!(
@@ -171,7 +174,7 @@ fn fallback_takes_the_traffic_when_every_real_is_down_and_leaves_when_one_return
         real(l, PORT, fb).is_some_and(|r| r.fallback && r.active && r.weight == 1)
     });
     assert!(real(&l, PORT, fb).and_then(|r| r.check.as_ref()).is_none());
-    let table = d.ok(&["list"]);
+    let table = d.daemon.ctl_ok(&["list"]);
     let (columns, check) = real_row(&table, "198.18.3.2:5000");
     assert_eq!(columns, ["Route", "1", "unknown,fallback"], "{table}");
     assert_eq!(check, "", "the fallback is not checked");
@@ -192,7 +195,7 @@ fn fallback_takes_the_traffic_when_every_real_is_down_and_leaves_when_one_return
             .all(|&r| r == 0),
         "the fallback's flows move to the real that returned"
     );
-    let log = d.log();
+    let log = d.daemon.log();
     assert!(
         log.contains("fallback 198.18.3.2 takes new flows")
             && log.contains("fallback 198.18.3.2 leaves"),
@@ -231,7 +234,9 @@ fn maintenance_file_and_drain_take_a_real_to_weight_zero_and_back() {
     );
 
     // A drain through the CLI does the same until undrained.
-    let out = d.ok(&["real", "drain", &service, &r2.to_string()]);
+    let out = d
+        .daemon
+        .ctl_ok(&["real", "drain", &service, &r2.to_string()]);
     assert!(out.contains("drained"), "{out}");
     let l = listing(&d);
     assert_eq!(
@@ -245,7 +250,8 @@ fn maintenance_file_and_drain_take_a_real_to_weight_zero_and_back() {
             .all(|&r| r == 0),
         "no new flow on the drained real"
     );
-    d.ok(&["real", "undrain", &service, &r2.to_string()]);
+    d.daemon
+        .ctl_ok(&["real", "undrain", &service, &r2.to_string()]);
     let l = listing(&d);
     assert_eq!(
         real(&l, PORT, r2).map(|r| (r.drained, r.weight)),

@@ -1,13 +1,13 @@
 //! End to end while things change: reals added and removed, the daemon restarted, a real's
 //! server dying. Real sockets through the VIP, replies straight from the reals to the client.
 
-mod labkit;
+mod common;
 
-use labkit::*;
+use common::*;
 use lvs_ctl::api::Health;
 use lvs_tests::lab::{
     all_ready, health_of,
-    serve::{LineClient, http_get},
+    serve::{Answer, LineClient, http_get},
 };
 use std::{
     net::SocketAddr,
@@ -22,7 +22,7 @@ use std::{
 fn a_long_lived_connection_survives_real_changes_and_a_daemon_restart() {
     const PORT: u16 = 9000;
     const MAX_EXCHANGES: usize = 3000;
-    let mut w = WebLab::new("llc", 3);
+    let mut w = TestLab::web("llc", 3);
     let vip = vip4();
     for r in &w.lab.reals {
         let s = w.host.tcp_lines(&r.ns, &r.name, PORT).expect("line server");
@@ -134,7 +134,7 @@ fn a_dead_real_is_replaced_within_the_health_check_bound() {
     // Requests after the verdict, to show that none reaches the dead real.
     const AFTER: Duration = Duration::from_millis(1500);
     const VICTIM: usize = 1;
-    let mut w = WebLab::new("die", 3);
+    let mut w = TestLab::web("die", 3);
     let vip = vip4();
     assert_eq!(INTERVAL.as_millis(), 1000);
     w.start(&[w.service(
@@ -169,9 +169,7 @@ fn a_dead_real_is_replaced_within_the_health_check_bound() {
             })
         });
         std::thread::sleep(Duration::from_millis(500));
-        if let Some(web) = w.web[VICTIM].take() {
-            web.stop();
-        }
+        w.web[VICTIM].set(Answer::Closed);
         // Its listener is closed now: every check from here on fails.
         let t_dead = start.elapsed();
         let died_ms = lvs_ctl::api::unix_ms(SystemTime::now());

@@ -2,9 +2,9 @@
 //! to the VIPs, `lvs_director` (run by `lvs-ctl daemon`) forwards to the real servers, whose
 //! kernels answer the client straight through the switch — never through the director.
 
-mod labkit;
+mod common;
 
-use labkit::*;
+use common::*;
 use lvs_tests::lab::{
     Capture, VIP4,
     serve::{udp_ask, udp_flow},
@@ -20,7 +20,7 @@ use std::{
 /// no frame from the VIP crosses any interface of the director.
 fn http_in_dr_mode_bypasses_the_director(tag: &str, vip: IpAddr) {
     const N: usize = 30;
-    let mut w = WebLab::new(tag, 3);
+    let mut w = TestLab::web(tag, 3);
     let svc = w.service(
         vip,
         HTTP_PORT,
@@ -110,7 +110,7 @@ fn http_over_ipv6_is_answered_by_the_reals_and_replies_bypass_the_director() {
 fn new_connections_share_out_by_weight_1_1_2() {
     const N: usize = 400;
     const TOLERANCE: i64 = 40;
-    let mut w = WebLab::new("wgt", 3);
+    let mut w = TestLab::web("wgt", 3);
     let vip = vip4();
     let svc = w.service(
         vip,
@@ -153,7 +153,7 @@ fn udp_flows_stay_on_their_real_across_many_datagrams() {
     const FLOWS: usize = 24;
     const DATAGRAMS: usize = 40;
     const PORT: u16 = 7;
-    let mut w = WebLab::new("udp", 3);
+    let mut w = TestLab::web("udp", 3);
     let vip = vip4();
     for r in &w.lab.reals {
         let addrs = [VIP4.parse().expect("VIP4"), r.addr4];

@@ -6,42 +6,30 @@ mod common;
 
 use common::*;
 use lvs_ctl::dataplane::{LoadOptions, Maps};
-use lvs_tests::{lab::DrLab, unique};
+use lvs_tests::{
+    lab::{Lab, LabDaemon},
+    unique,
+};
 use std::{
     path::Path,
-    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
-/// Runs `lvs-ctl daemon --config CONFIG` in the director's namespace and waits for it to exit
-/// (it must, within 20 s); its exit status and what it printed.
-fn failed_start(lab: &DrLab, dir: &Path, name: &str, config: &str) -> String {
-    let file = dir.join(format!("{name}.yaml"));
-    std::fs::write(&file, config).expect("write the second config");
-    let mut child = Command::new("nsenter")
-        .arg(format!("--net=/run/netns/{}", lab.director.name))
-        .args([BIN, "daemon", "--config"])
-        .arg(&file)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn lvs-ctl daemon");
+/// Runs `lvs-ctl daemon` on `config` in the director's namespace and waits for it to exit
+/// (it must, within 20 s, and fail); what it printed.
+fn failed_start(lab: &Lab, name: &str, config: &str) -> String {
+    let mut daemon = LabDaemon::new(lab, &unique(name), CTL, &[]);
+    daemon.write_config(config);
+    daemon.start();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if let Some(status) = child.try_wait().expect("wait for the daemon") {
-            let out = child.wait_with_output().expect("its output");
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
+        if let Some(status) = daemon.exit_status() {
+            let text = daemon.log();
             assert!(!status.success(), "{name}: the start should fail: {text}");
             return text;
         }
         if Instant::now() > deadline {
-            let _ = child.kill();
+            daemon.kill();
             panic!("{name}: the daemon did not give up within 20 s");
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -49,7 +37,7 @@ fn failed_start(lab: &DrLab, dir: &Path, name: &str, config: &str) -> String {
 }
 
 /// The id of the XDP program on the director's interface (`None`: none attached).
-fn xdp_prog(lab: &DrLab) -> Option<String> {
+fn xdp_prog(lab: &Lab) -> Option<String> {
     let out = lab
         .director
         .sh(&format!("ip -d link show dev {}", lab.director_iface));
@@ -65,8 +53,8 @@ fn xdp_prog(lab: &DrLab) -> Option<String> {
 }
 
 /// Each real the daemon lists, with its weight and health.
-fn weights(d: &DaemonLab) -> Vec<(String, u32, String)> {
-    let out = d.ctl(&["list", "-o", "json"]);
+fn weights(d: &TestLab) -> Vec<(String, u32, String)> {
+    let out = d.daemon.ctl(&["list", "-o", "json"]);
     let l: lvs_ctl::api::Listing = serde_json::from_slice(&out.stdout).expect("listing");
     l.services
         .iter()
@@ -77,25 +65,25 @@ fn weights(d: &DaemonLab) -> Vec<(String, u32, String)> {
 
 #[test]
 fn a_second_daemon_on_the_same_pins_refuses_and_changes_nothing() {
-    let d = DaemonLab::new("two", 3, 2);
+    let d = TestLab::sinks("two", 3, 2);
     let flows = d.flows(24);
     let placed = d.where_do_they_go(&flows, "before");
-    let before = snapshot(&d.pins.0);
+    let before = snapshot(&d.daemon.pins);
     let listing = weights(&d);
 
     // Another configuration (other reals, other weights) and another socket: the same pins.
     let reals: Vec<String> = d.lab.reals.iter().map(|r| r.addr4.to_string()).collect();
     let other = d.config_text(&reals, 9).replace(
-        &d.socket.display().to_string(),
-        &d.dir.join("second.sock").display().to_string(),
+        &d.daemon.socket.display().to_string(),
+        &d.daemon.dir.join("second.sock").display().to_string(),
     );
-    let out = failed_start(&d.lab, &d.dir, "second", &other);
+    let out = failed_start(&d.lab, "second", &other);
     assert!(
         out.contains("in use by another lvs-ctl"),
         "the second daemon says why: {out}"
     );
     assert_eq!(
-        snapshot(&d.pins.0),
+        snapshot(&d.daemon.pins),
         before,
         "maps identical after the refusal"
     );
@@ -108,10 +96,11 @@ fn a_second_daemon_on_the_same_pins_refuses_and_changes_nothing() {
 
     // The same socket, other pins: refused as well, before any pin is made.
     let pins = Path::new("/sys/fs/bpf").join(unique("two"));
-    let same_socket = d
-        .config_text(&reals, 9)
-        .replace(&d.pins.0.display().to_string(), &pins.display().to_string());
-    let out = failed_start(&d.lab, &d.dir, "third", &same_socket);
+    let same_socket = d.config_text(&reals, 9).replace(
+        &d.daemon.pins.display().to_string(),
+        &pins.display().to_string(),
+    );
+    let out = failed_start(&d.lab, "third", &same_socket);
     assert!(out.contains("another daemon is listening"), "{out}");
     assert!(
         !pins.exists(),
@@ -123,14 +112,14 @@ fn a_second_daemon_on_the_same_pins_refuses_and_changes_nothing() {
 
 #[test]
 fn a_failed_start_leaves_the_kernel_as_it_found_it() {
-    let mut d = DaemonLab::new("fst", 2, 2);
+    let mut d = TestLab::sinks("fst", 2, 2);
     let flows = d.flows(16);
     let placed = d.where_do_they_go(&flows, "before");
     // A director that forwards without a daemon: the one that ran is gone (SIGKILL).
-    d.kill();
-    let before = snapshot(&d.pins.0);
+    d.daemon.kill();
+    let before = snapshot(&d.daemon.pins);
     let prog = xdp_prog(&d.lab).expect("lvs_director attached");
-    let good = std::fs::read_to_string(&d.config).expect("config");
+    let good = std::fs::read_to_string(&d.daemon.config).expect("config");
     let long_socket = format!("/run/{}/lvs.sock", "s".repeat(190));
     for (name, config, says) in [
         (
@@ -143,13 +132,13 @@ fn a_failed_start_leaves_the_kernel_as_it_found_it() {
         ),
         (
             "long-socket",
-            good.replace(&d.socket.display().to_string(), &long_socket),
+            good.replace(&d.daemon.socket.display().to_string(), &long_socket),
             "at most 107",
         ),
     ] {
-        let out = failed_start(&d.lab, &d.dir, name, &config);
+        let out = failed_start(&d.lab, name, &config);
         assert!(out.contains(says), "{name}: says why ({says}): {out}");
-        assert_eq!(snapshot(&d.pins.0), before, "{name}: maps identical");
+        assert_eq!(snapshot(&d.daemon.pins), before, "{name}: maps identical");
         assert_eq!(
             xdp_prog(&d.lab).as_deref(),
             Some(prog.as_str()),
@@ -167,11 +156,11 @@ fn a_failed_start_leaves_the_kernel_as_it_found_it() {
     );
 
     // On a machine without a director: a failed start leaves no pins and attaches nothing.
-    d.ok(&["--pin-dir", &d.pins.0.display().to_string(), "unload"]);
+    d.daemon
+        .ctl_ok(&["--pin-dir", &d.daemon.pins.display().to_string(), "unload"]);
     assert_eq!(xdp_prog(&d.lab), None);
     let out = failed_start(
         &d.lab,
-        &d.dir,
         "fresh",
         &good.replace(
             &format!("interfaces: [{}]", d.lab.director_iface),
@@ -180,28 +169,28 @@ fn a_failed_start_leaves_the_kernel_as_it_found_it() {
     );
     assert!(out.contains("nosuch0"), "{out}");
     assert!(
-        !d.pins.0.exists(),
+        !d.daemon.pins.exists(),
         "a failed first start made {}",
-        d.pins.0.display()
+        d.daemon.pins.display()
     );
     assert_eq!(xdp_prog(&d.lab), None, "nothing attached");
 }
 
 #[test]
 fn unload_refuses_under_a_running_daemon_and_a_forced_one_is_repaired() {
-    let d = DaemonLab::new("unl", 2, 2);
-    let pins = d.pins.0.display().to_string();
+    let d = TestLab::sinks("unl", 2, 2);
+    let pins = d.daemon.pins.display().to_string();
     let flows = d.flows(16);
     let placed = d.where_do_they_go(&flows, "before");
 
-    let out = d.ctl(&["--pin-dir", &pins, "unload"]);
+    let out = d.daemon.ctl(&["--pin-dir", &pins, "unload"]);
     assert!(!out.status.success(), "unload refused");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("held by a running lvs-ctl daemon") && err.contains("--force"),
         "{err}"
     );
-    assert!(d.pins.0.exists());
+    assert!(d.daemon.pins.exists());
     assert_eq!(
         d.where_do_they_go(&flows, "refused"),
         placed,
@@ -209,10 +198,10 @@ fn unload_refuses_under_a_running_daemon_and_a_forced_one_is_repaired() {
     );
 
     // Forced: the daemon finds its program detached and its pins gone, says so, puts back.
-    d.ok(&["--pin-dir", &pins, "unload", "--force"]);
+    d.daemon.ctl_ok(&["--pin-dir", &pins, "unload", "--force"]);
     let deadline = Instant::now() + Duration::from_secs(20);
     let listing = loop {
-        let out = d.ctl(&["list", "-o", "json"]);
+        let out = d.daemon.ctl(&["list", "-o", "json"]);
         let l: lvs_ctl::api::Listing = serde_json::from_slice(&out.stdout).expect("listing");
         if !l.repairs.is_empty() && xdp_prog(&d.lab).is_some() {
             break l;
@@ -220,7 +209,7 @@ fn unload_refuses_under_a_running_daemon_and_a_forced_one_is_repaired() {
         assert!(
             Instant::now() < deadline,
             "no repair within 20 s\n{}",
-            d.log()
+            d.daemon.log()
         );
         std::thread::sleep(Duration::from_millis(200));
     };
@@ -232,22 +221,33 @@ fn unload_refuses_under_a_running_daemon_and_a_forced_one_is_repaired() {
         "{:?}",
         listing.repairs
     );
-    assert!(d.ok(&["list"]).contains("repaired"), "list says it");
-    assert!(d.log().contains("WARN"), "logged at WARN:\n{}", d.log());
+    assert!(
+        d.daemon.ctl_ok(&["list"]).contains("repaired"),
+        "list says it"
+    );
+    assert!(
+        d.daemon.log().contains("WARN"),
+        "logged at WARN:\n{}",
+        d.daemon.log()
+    );
     // The same maps again: flows on the reals they had.
     assert_eq!(d.where_do_they_go(&flows, "repaired"), placed);
-    assert!(d.pins.0.join(lvs_common::MAP_CONNS).exists(), "pins back");
+    assert!(
+        d.daemon.pins.join(lvs_common::MAP_CONNS).exists(),
+        "pins back"
+    );
 }
 
 #[test]
 fn a_reload_keeps_a_drain_and_run_time_edits() {
-    let d = DaemonLab::new("rdr", 2, 2);
+    let d = TestLab::sinks("rdr", 2, 2);
     let r1 = d.lab.reals[0].addr4.to_string();
     let r2 = d.lab.reals[1].addr4.to_string();
-    d.ok(&["real", "drain", SERVICE, &r2]);
-    d.ok(&["real", "edit", SERVICE, &r1, "--weight", "3"]);
-    d.ok(&["reload"]);
-    let out = d.ctl(&["list", "-o", "json"]);
+    d.daemon.ctl_ok(&["real", "drain", SERVICE, &r2]);
+    d.daemon
+        .ctl_ok(&["real", "edit", SERVICE, &r1, "--weight", "3"]);
+    d.daemon.ctl_ok(&["reload"]);
+    let out = d.daemon.ctl(&["list", "-o", "json"]);
     let l: lvs_ctl::api::Listing = serde_json::from_slice(&out.stdout).expect("listing");
     let real = l.services[0]
         .reals
@@ -273,14 +273,14 @@ fn a_reload_keeps_a_drain_and_run_time_edits() {
 
 #[test]
 fn maps_written_by_someone_else_are_put_back() {
-    let d = DaemonLab::new("mwr", 2, 2);
+    let d = TestLab::sinks("mwr", 2, 2);
     let flows = d.flows(16);
     let placed = d.where_do_they_go(&flows, "before");
-    let before = snapshot(&d.pins.0);
+    let before = snapshot(&d.daemon.pins);
     let table = |s: &Snapshot| s.services[0].2.clone().expect("a live table");
     {
         // Someone else's handle on the pins: the live table emptied, a real's MAC changed.
-        let mut dp = Maps::load(&LoadOptions::new(&d.pins.0)).expect("open the pins");
+        let mut dp = Maps::load(&LoadOptions::new(&d.daemon.pins)).expect("open the pins");
         let (_, svc) = dp.services()[0];
         dp.write_ring(svc.ring, &vec![0; svc.ring_size as usize])
             .expect("empty the live table");
@@ -290,18 +290,18 @@ fn maps_written_by_someone_else_are_put_back() {
     }
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let now = snapshot(&d.pins.0);
+        let now = snapshot(&d.daemon.pins);
         if now.reals == before.reals && table(&now)[..] == table(&before)[..] {
             break;
         }
         assert!(
             Instant::now() < deadline,
             "not repaired within 20 s\n{}",
-            d.log()
+            d.daemon.log()
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let out = d.ctl(&["list", "-o", "json"]);
+    let out = d.daemon.ctl(&["list", "-o", "json"]);
     let l: lvs_ctl::api::Listing = serde_json::from_slice(&out.stdout).expect("listing");
     let what: Vec<&str> = l.repairs.iter().map(|r| r.what.as_str()).collect();
     assert!(

@@ -2,9 +2,11 @@
 //! director, decapsulates with `lvs_decap` and answers the client directly over a return path
 //! that does not cross the director.
 //!
+//! The lab's routed topology ([`LabBuilder::routed`]), with `lvs_decap` on the real's `s0`:
+//!
 //! ```text
 //!  client c0 ── d0 director d1 ── r0 router r1 ── s0 real (VIP on lo, lvs_decap on s0)
-//!         c1 ─────────────────────── r2 (replies: real -> router -> client)
+//!         c1 ─────────────────────── rc (replies: real -> router -> client)
 //! ```
 
 use aya::programs::XdpMode;
@@ -12,94 +14,23 @@ use lvs_common::{METHOD_GUE, METHOD_IPIP, PROTO_TCP, Reason, ServiceKey, TunnelC
 use lvs_ctl::dataplane::{
     Decap, DecapWanted, Director, LoadOptions, RealSpec, ServiceSpec, Wanted,
 };
-use lvs_tests::{PinDir, lab::*, require_root, unique};
+use lvs_tests::{PinDir, lab::*, require_root};
 use std::{
     io::{Read, Write},
     net::{SocketAddr, TcpListener, TcpStream},
     time::Duration,
 };
 
-const VIP: &str = "198.18.100.1";
-const ROUTER_IN_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x0a, 0x02];
-const DIRECTOR_OUT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x0a, 0x01];
+const VIP: &str = VIP4;
 
-struct TunnelLab {
-    client: Netns,
-    director: Netns,
-    router: Netns,
-    real: Netns,
-}
-
-impl TunnelLab {
-    fn new(tag: &str) -> Self {
-        let base = unique(tag);
-        let (client, director, router, real) = (
-            Netns::new(&format!("{base}c")),
-            Netns::new(&format!("{base}d")),
-            Netns::new(&format!("{base}r")),
-            Netns::new(&format!("{base}s")),
-        );
-        veth(&client, "c0", CLIENT_MAC, &director, "d0", DIRECTOR_IN_MAC);
-        veth(
-            &director,
-            "d1",
-            DIRECTOR_OUT_MAC,
-            &router,
-            "r0",
-            ROUTER_IN_MAC,
-        );
-        veth(
-            &router,
-            "r1",
-            [0x02, 0, 0, 0, 0x14, 0x01],
-            &real,
-            "s0",
-            [0x02, 0, 0, 0, 0x14, 0x02],
-        );
-        veth(
-            &router,
-            "r2",
-            [0x02, 0, 0, 0, 0x1e, 0x02],
-            &client,
-            "c1",
-            [0x02, 0, 0, 0, 0x1e, 0x01],
-        );
-        client.ip(&["addr", "add", "198.18.0.1/24", "dev", "c0"]);
-        client.ip(&["addr", "add", "198.18.30.1/24", "dev", "c1"]);
-        client.ip(&["route", "add", "198.18.100.0/24", "via", "198.18.0.2"]);
-        director.ip(&["addr", "add", "198.18.0.2/24", "dev", "d0"]);
-        director.ip(&["addr", "add", "198.18.10.1/24", "dev", "d1"]);
-        router.ip(&["addr", "add", "198.18.10.2/24", "dev", "r0"]);
-        router.ip(&["addr", "add", "198.18.20.1/24", "dev", "r1"]);
-        router.ip(&["addr", "add", "198.18.30.2/24", "dev", "r2"]);
-        router.ip(&["route", "add", "198.18.0.0/24", "via", "198.18.30.1"]);
-        real.ip(&["addr", "add", "198.18.20.2/24", "dev", "s0"]);
-        real.ip(&["addr", "add", &format!("{VIP}/32"), "dev", "lo"]);
-        real.ip(&["route", "add", "default", "via", "198.18.20.1"]);
-        let loose = "sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0";
-        client.sh(&format!(
-            "{loose} net.ipv4.conf.c0.rp_filter=0 net.ipv4.conf.c1.rp_filter=0"
-        ));
-        router.sh(&format!("{loose} net.ipv4.ip_forward=1"));
-        real.sh(&format!(
-            "{loose} net.ipv4.conf.s0.rp_filter=0 net.ipv4.conf.lo.rp_filter=0"
-        ));
-        // The client's kernel fills in its checksums (the director's GUE checksum builds on
-        // them); the router's end of the director's egress link takes redirected frames.
-        client.sh("ethtool -K c0 tx off >/dev/null");
-        router.sh("ethtool -K r0 gro on >/dev/null");
-        TunnelLab {
-            client,
-            director,
-            router,
-            real,
-        }
-    }
+/// The routed lab of the tunnel tests: one real behind the router.
+fn routed_lab(tag: &str) -> Lab {
+    Lab::builder().tag(tag).reals(1).routed(true).build()
 }
 
 /// Loads the director (attached to d0) and the decapsulator (attached to s0), with one
 /// service per method: IPIP on port 80, GUE on port 81, the same real behind both.
-fn start(lab: &TunnelLab, pins: &PinDir, decap_pins: &PinDir) -> (Director, Decap, aya::Ebpf) {
+fn start(lab: &Lab, pins: &PinDir, decap_pins: &PinDir) -> (Director, Decap, aya::Ebpf) {
     // ICMP errors the director sends back to the client go out of d0 with XDP_TX; a veth
     // hands XDP frames only to a peer that runs XDP itself (TOOLCHAIN.md): an empty XDP_PASS
     // program on the client's end.
@@ -116,29 +47,29 @@ fn start(lab: &TunnelLab, pins: &PinDir, decap_pins: &PinDir) -> (Director, Deca
         opts.conn_table_size = 65536;
         let mut director = Director::open(&opts).expect("load lvs_director");
         director
-            .attach_unpinned(lab_iface(), XdpMode::Driver)
+            .attach_unpinned(lab.director_iface, XdpMode::Driver)
             .expect("attach lvs_director to d0");
         director
     });
-    let decap = lab.real.enter(|| {
+    let r = &lab.reals[0];
+    let decap = r.ns.enter(|| {
         let mut d = Decap::open(&decap_pins.0).expect("load lvs_decap");
         d.apply(&DecapWanted {
             interfaces: vec!["s0".into()],
             xdp_mode: XdpMode::Driver,
-            addresses: vec!["198.18.20.2".parse().unwrap()],
+            addresses: vec![r.addr4],
             ports: vec![6080],
         })
         .expect("attach lvs_decap to s0");
         d
     });
-    let d1 = lab.director.ifindex("d1");
     let real = |method| RealSpec {
-        addr: "198.18.20.2".parse().unwrap(),
+        addr: r.addr4,
         weight: 1,
         method,
-        dst_mac: ROUTER_IN_MAC,
-        src_mac: DIRECTOR_OUT_MAC,
-        ifindex: d1,
+        dst_mac: r.next_hop_mac,
+        src_mac: r.director_mac,
+        ifindex: r.director_ifindex,
         tunnel_port: 6080,
         active: true,
     };
@@ -151,7 +82,10 @@ fn start(lab: &TunnelLab, pins: &PinDir, decap_pins: &PinDir) -> (Director, Deca
     director
         .apply(&Wanted {
             tunnel: TunnelConfig {
-                source4: [198, 18, 10, 1],
+                source4: DIRECTOR_ROUTED4
+                    .parse::<std::net::Ipv4Addr>()
+                    .unwrap()
+                    .octets(),
                 ..Default::default()
             },
             services: vec![svc(80, METHOD_IPIP), svc(81, METHOD_GUE)],
@@ -161,15 +95,11 @@ fn start(lab: &TunnelLab, pins: &PinDir, decap_pins: &PinDir) -> (Director, Deca
     (director, decap, client_xdp)
 }
 
-fn lab_iface() -> &'static str {
-    "d0"
-}
-
 /// A TCP echo server on VIP:port in the real's namespace: answers "real: <what it read>"
 /// for each connection, and counts bytes for the large-transfer test.
-fn serve(lab: &TunnelLab, port: u16) -> std::thread::JoinHandle<()> {
-    let listener = lab
-        .real
+fn serve(lab: &Lab, port: u16) -> std::thread::JoinHandle<()> {
+    let listener = lab.reals[0]
+        .ns
         .enter(|| TcpListener::bind((VIP, port)).expect("bind the VIP in the real"));
     listener.set_nonblocking(false).expect("blocking");
     std::thread::spawn(move || {
@@ -191,7 +121,7 @@ fn serve(lab: &TunnelLab, port: u16) -> std::thread::JoinHandle<()> {
 }
 
 /// Connects from the client to VIP:port, sends `n` bytes, returns the real's answer.
-fn exchange(lab: &TunnelLab, port: u16, n: usize) -> String {
+fn exchange(lab: &Lab, port: u16, n: usize) -> String {
     lab.client.enter(|| {
         let addr: SocketAddr = format!("{VIP}:{port}").parse().unwrap();
         let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
@@ -215,7 +145,7 @@ fn expected(n: usize) -> String {
 #[test]
 fn tcp_through_ipip_and_gue_to_a_real_one_routed_hop_away() {
     require_root();
-    let lab = TunnelLab::new("tun");
+    let lab = routed_lab("tun");
     let (pins, decap_pins) = (PinDir::new("tun"), PinDir::new("tud"));
     let (director, decap, _client_xdp) = start(&lab, &pins, &decap_pins);
     let ipip = serve(&lab, 80);
@@ -269,7 +199,7 @@ fn tcp_through_ipip_and_gue_to_a_real_one_routed_hop_away() {
 #[test]
 fn path_mtu_discovery_through_the_tunnel_lets_full_size_segments_through() {
     require_root();
-    let lab = TunnelLab::new("pmt");
+    let lab = routed_lab("pmt");
     let (pins, decap_pins) = (PinDir::new("pmt"), PinDir::new("pmd"));
     let (director, _decap, _client_xdp) = start(&lab, &pins, &decap_pins);
     let server = serve(&lab, 80);
@@ -289,5 +219,4 @@ fn path_mtu_discovery_through_the_tunnel_lets_full_size_segments_through() {
         "the client learned the path MTU: {route}"
     );
     drop(server);
-    let _ = &lab.router;
 }

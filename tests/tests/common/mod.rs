@@ -1,6 +1,10 @@
-//! A running `lvs-ctl daemon` in the director namespace of a [`DrLab`], its config file and
-//! socket in a private directory, and UDP helpers. Everything is undone on drop: the daemon is
-//! killed, the directory and pins removed, the namespaces deleted.
+//! The fixture of the lab tests: a [`Lab`], servers in its reals and an `lvs-ctl daemon` (the
+//! `lvs-ctl-dev` binary) in the director's namespace, as a [`TestLab`]; and what the pinned
+//! maps hold. Everything is undone on drop, also when a test fails.
+//!
+//! Two flavours: [`TestLab::web`] (a return path, HTTP on every real, the daemon started by the
+//! test) and [`TestLab::sinks`] (one-way UDP to a sink bound to VIP:[`PORT`] in every real, the
+//! daemon running on a configuration of [`PORT`]/udp).
 
 #![allow(dead_code)]
 
@@ -8,18 +12,34 @@ pub mod health;
 
 use lvs_common::{Real, Service, ServiceKey, VipKey};
 use lvs_ctl::dataplane::{LoadOptions, Maps};
-use lvs_tests::{PinDir, lab::*, require_root, unique};
+use lvs_tests::{
+    lab::{
+        CLIENT4, Lab, LabBuilder, LabDaemon, VIP4, VIP6, all_ready,
+        serve::{Answer, HttpServer, Served, ServiceHost, UdpPort, http_many},
+    },
+    require_root, unique,
+};
 use std::{
     collections::HashMap,
     net::{IpAddr, SocketAddr, UdpSocket},
-    path::{Path, PathBuf},
-    process::{Child, Command, Output, Stdio},
+    path::Path,
     time::{Duration, Instant},
 };
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_lvs-ctl-dev");
+pub const CTL: &str = env!("CARGO_BIN_EXE_lvs-ctl-dev");
+/// The UDP service of a [`TestLab::sinks`] lab.
 pub const PORT: u16 = 5000;
 pub const SERVICE: &str = "198.18.100.1:5000/udp";
+pub const HTTP_PORT: u16 = 80;
+pub const TIMEOUT: Duration = Duration::from_secs(2);
+
+pub fn vip4() -> IpAddr {
+    VIP4.parse().expect("VIP4")
+}
+
+pub fn vip6() -> IpAddr {
+    VIP6.parse().expect("VIP6")
+}
 
 /// Everything the data plane holds for services: entries, live Maglev tables, reals, VIPs.
 #[derive(Debug, PartialEq, Eq)]
@@ -52,22 +72,57 @@ pub fn snapshot(pins: &Path) -> Snapshot {
     }
 }
 
-pub struct DaemonLab {
-    pub lab: DrLab,
-    pub pins: PinDir,
-    pub dir: PathBuf,
-    pub config: PathBuf,
-    pub socket: PathBuf,
-    pub daemon: Option<Child>,
-    /// One UDP socket bound to VIP:PORT in each real.
-    pub sinks: Vec<UdpSocket>,
-    starts: u32,
+pub struct TestLab {
+    /// The HTTP server of each real ([`TestLab::web`]), answering with the real's name.
+    pub web: Vec<HttpServer>,
+    /// Other servers started by the test.
+    pub more: Vec<Served>,
+    /// One UDP socket bound to VIP:PORT in each real ([`TestLab::sinks`]).
+    pub sinks: Vec<UdpPort>,
+    pub host: ServiceHost,
+    pub daemon: LabDaemon,
+    // Last: its teardown kills the daemon and removes the pins, files and namespaces.
+    pub lab: Lab,
 }
 
-impl DaemonLab {
-    /// A lab with `n_reals` reals and a daemon whose service has the first `in_service` reals.
-    pub fn new(tag: &str, n_reals: u8, in_service: usize) -> Self {
-        Self::with_config(tag, n_reals, |me| {
+impl TestLab {
+    /// The lab `builder` makes (tagged `tag`), a runtime for servers, a daemon prepared (not
+    /// started); no server yet.
+    pub fn new(tag: &str, builder: LabBuilder) -> Self {
+        require_root();
+        let lab = builder.tag(tag).build();
+        let daemon = LabDaemon::new(&lab, &unique(tag), CTL, &[]);
+        TestLab {
+            web: Vec::new(),
+            more: Vec::new(),
+            sinks: Vec::new(),
+            host: ServiceHost::new().expect("servers' runtime"),
+            daemon,
+            lab,
+        }
+    }
+
+    /// `n` reals with a return path, each serving HTTP on port 80 (IPv4 and IPv6); the
+    /// daemon is prepared, not started (see [`TestLab::start`]).
+    pub fn web(tag: &str, n: u8) -> Self {
+        let mut me = Self::new(tag, Lab::builder().reals(n).return_path(true));
+        me.web = me
+            .lab
+            .reals
+            .iter()
+            .map(|r| {
+                me.host
+                    .http_server(&r.ns, &r.name, HTTP_PORT, Answer::Ok)
+                    .unwrap_or_else(|e| panic!("http server in {}: {e}", r.name))
+            })
+            .collect();
+        me
+    }
+
+    /// `n_reals` reals with a sink each, and a daemon running whose service has the first
+    /// `in_service` reals.
+    pub fn sinks(tag: &str, n_reals: u8, in_service: usize) -> Self {
+        Self::sinks_with_config(tag, n_reals, |me| {
             let reals: Vec<String> = me.lab.reals[..in_service]
                 .iter()
                 .map(|r| r.addr4.to_string())
@@ -76,166 +131,116 @@ impl DaemonLab {
         })
     }
 
-    /// A lab with `n_reals` reals and a daemon started on the configuration `config` returns
-    /// (given the lab before the daemon starts: interface, pins, socket, directory).
-    pub fn with_config(
+    /// `n_reals` reals with a sink each, and a daemon running on the configuration `config`
+    /// returns (given the lab before the daemon starts: interface, pins, socket, directory).
+    pub fn sinks_with_config(
         tag: &str,
         n_reals: u8,
-        make_config: impl FnOnce(&DaemonLab) -> String,
+        make_config: impl FnOnce(&TestLab) -> String,
     ) -> Self {
-        require_root();
-        let lab = DrLab::new(tag, n_reals);
-        let pins = PinDir::new(tag);
-        let dir = std::env::temp_dir().join(unique(tag));
-        std::fs::create_dir_all(&dir).expect("test directory");
-        let config = dir.join("lvs.yaml");
-        let socket = dir.join("lvs.sock");
-        let vip: IpAddr = VIP4.parse().unwrap();
-        let sinks = lab
+        let mut me = Self::new(tag, Lab::builder().reals(n_reals));
+        let sink = SocketAddr::new(vip4(), PORT);
+        me.sinks = me
+            .lab
             .reals
             .iter()
-            .map(|r| {
-                r.ns.enter(|| {
-                    let s = UdpSocket::bind(SocketAddr::new(vip, PORT))
-                        .expect("bind the VIP in the real");
-                    s.set_read_timeout(Some(Duration::from_millis(200)))
-                        .expect("timeout");
-                    s
-                })
-            })
+            .map(|r| UdpPort::open(&r.ns, sink))
             .collect();
-        let mut me = DaemonLab {
-            lab,
-            pins,
-            dir,
-            config,
-            socket,
-            daemon: None,
-            sinks,
-            starts: 0,
-        };
-        let text = make_config(&me);
-        std::fs::write(&me.config, text).expect("write config");
-        me.start();
+        me.daemon.write_config(&make_config(&me));
+        me.run_daemon();
         me
     }
 
-    /// The daemon's configuration with these reals, each of `weight`.
+    /// The `global:` section of this lab's daemon (a Maglev table of 65537 entries).
+    pub fn global(&self) -> String {
+        format!("{}  ring_size: 65537\n", self.daemon.global_yaml(&self.lab))
+    }
+
+    /// The daemon's configuration with one UDP service on [`PORT`], these reals each of
+    /// `weight`, ping-checked.
     pub fn config_text(&self, reals: &[String], weight: u32) -> String {
         let reals: Vec<String> = reals
             .iter()
             .map(|a| format!("      - {{address: {a}, weight: {weight}}}"))
             .collect();
         format!(
-            "global:\n  interfaces: [{iface}]\n  xdp_mode: native\n  pin_path: {pins}\n  socket: {sock}\n  \
-conn_table_size: 65536\n  ring_size: 65537\n\
-services:\n  - vip: {VIP4}\n    port: {PORT}\n    protocol: udp\n    \
+            "{}services:\n  - vip: {VIP4}\n    port: {PORT}\n    protocol: udp\n    \
 check: {{type: ping, interval: 300ms, timeout: 250ms, rise: 1, fall: 3}}\n    reals:\n{}\n",
+            self.global(),
             reals.join("\n"),
-            iface = self.lab.director_iface,
-            pins = self.pins.0.display(),
-            sock = self.socket.display(),
         )
     }
 
-    /// Starts the daemon in the director's network namespace (only the network: it must see
-    /// the host's bpffs) and waits until it answers with every real resolved.
-    pub fn start(&mut self) {
-        self.starts += 1;
-        let log = std::fs::File::create(self.dir.join(format!("daemon-{}.log", self.starts)))
-            .expect("log file");
-        let child = Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{}", self.lab.director.name))
-            .args([BIN, "daemon", "--config"])
-            .arg(&self.config)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn lvs-ctl daemon");
-        self.daemon = Some(child);
+    /// One service in the configuration's words; `reals` are (real index, weight).
+    pub fn service(
+        &self,
+        vip: IpAddr,
+        port: u16,
+        protocol: &str,
+        check: &str,
+        reals: &[(usize, u32)],
+    ) -> String {
+        let reals: String = reals
+            .iter()
+            .map(|&(i, w)| {
+                format!(
+                    "      - {{address: {}, weight: {w}}}\n",
+                    self.lab.real_addr(i, vip)
+                )
+            })
+            .collect();
+        format!(
+            "  - vip: {vip}\n    port: {port}\n    protocol: {protocol}\n    check: {check}\n    reals:\n{reals}"
+        )
+    }
+
+    /// Writes the configuration with these services, starts the daemon and waits until every
+    /// real is resolved and passes its check.
+    pub fn start(&mut self, services: &[String]) {
+        let yaml = format!(
+            "{}services:\n{}",
+            self.daemon.global_yaml(&self.lab),
+            services.concat()
+        );
+        self.daemon.write_config(&yaml);
+        self.daemon.start();
+        self.daemon
+            .wait(Duration::from_secs(20), "every real resolved and up", |l| {
+                all_ready(l, true)
+            });
+    }
+
+    /// Starts the daemon on its configuration file and waits until every real is resolved.
+    pub fn run_daemon(&mut self) {
+        self.daemon.start();
         self.wait_resolved(Duration::from_secs(15));
     }
 
-    /// Kills the daemon (SIGKILL: no goodbye) and reaps it.
-    pub fn kill(&mut self) {
-        if let Some(mut c) = self.daemon.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    pub fn log(&self) -> String {
-        (1..=self.starts)
-            .map(|i| {
-                std::fs::read_to_string(self.dir.join(format!("daemon-{i}.log")))
-                    .unwrap_or_default()
-            })
-            .collect::<Vec<_>>()
-            .join("\n---- restart ----\n")
-    }
-
-    /// `lvs-ctl --socket SOCK ARGS...`.
-    pub fn ctl(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .arg("--socket")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("run lvs-ctl")
-    }
-
-    /// `ctl` that must succeed; its stdout.
-    pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.ctl(args);
-        assert!(
-            out.status.success(),
-            "lvs-ctl {}: {}{}\ndaemon log:\n{}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-            self.log()
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Waits until `list -o json` answers and every real of every service has its MAC.
+    /// Waits until the daemon answers and every real of every service has its MAC.
     pub fn wait_resolved(&self, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let out = self.ctl(&["list", "-o", "json"]);
-            if out.status.success() {
-                let l: lvs_ctl::api::Listing =
-                    serde_json::from_slice(&out.stdout).expect("list -o json parses");
-                if l.services
-                    .iter()
-                    .all(|s| s.reals.iter().all(|r| r.resolved))
-                {
-                    return;
-                }
-            }
-            if let Some(c) = &self.daemon {
-                let _ = c; // still ours
-            }
-            assert!(
-                Instant::now() < deadline,
-                "daemon not ready with resolved neighbours within {timeout:?}: {}\ndaemon log:\n{}",
-                String::from_utf8_lossy(&out.stderr),
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.daemon
+            .wait(timeout, "every real resolved", |l| all_ready(l, false));
     }
 
-    /// `n` client UDP sockets (flows) in the client namespace.
+    /// `n` HTTP requests to `vip:80` on fresh connections from the client.
+    pub fn http(&self, vip: IpAddr, n: usize) -> Vec<Result<String, String>> {
+        let addr = SocketAddr::new(vip, HTTP_PORT);
+        self.lab.client.enter(|| http_many(addr, n, TIMEOUT))
+    }
+
+    /// Names of the reals.
+    pub fn names(&self) -> Vec<String> {
+        self.lab.reals.iter().map(|r| r.name.clone()).collect()
+    }
+
+    /// `n` client UDP sockets (flows) to VIP:[`PORT`] in the client namespace.
     pub fn flows(&self, n: usize) -> Vec<UdpSocket> {
         self.lab.client.enter(|| {
             (0..n)
                 .map(|_| {
                     let s = UdpSocket::bind(SocketAddr::new(CLIENT4.parse().unwrap(), 0))
                         .expect("client socket");
-                    s.connect(SocketAddr::new(VIP4.parse().unwrap(), PORT))
+                    s.connect(SocketAddr::new(vip4(), PORT))
                         .expect("connect to the VIP");
                     s
                 })
@@ -255,7 +260,7 @@ check: {{type: ping, interval: 300ms, timeout: 250ms, rise: 1, fall: 3}}\n    re
         let mut buf = [0u8; 512];
         while seen.len() < flows.len() && Instant::now() < deadline {
             for (r, s) in self.sinks.iter().enumerate() {
-                while let Ok((n, _)) = s.recv_from(&mut buf) {
+                while let Ok((n, _)) = s.socket().recv_from(&mut buf) {
                     let text = String::from_utf8_lossy(&buf[..n]).into_owned();
                     if let Some(i) = text
                         .strip_prefix(&format!("{tag} "))
@@ -271,7 +276,7 @@ check: {{type: ping, interval: 300ms, timeout: 250ms, rise: 1, fall: 3}}\n    re
                 *seen.get(&i).unwrap_or_else(|| {
                     panic!(
                         "datagram of flow {i} ({tag}) reached no real\ndaemon log:\n{}",
-                        self.log()
+                        self.daemon.log()
                     )
                 })
             })
@@ -279,9 +284,26 @@ check: {{type: ping, interval: 300ms, timeout: 250ms, rise: 1, fall: 3}}\n    re
     }
 }
 
-impl Drop for DaemonLab {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
+/// An HTTP check every `interval`, fall 2, rise 2 (`{...}` YAML flow mapping).
+pub fn http_check(interval_ms: u64) -> String {
+    format!(
+        "{{type: http, interval: {interval_ms}ms, timeout: {}ms, fall: 2, rise: 2}}",
+        interval_ms / 2
+    )
+}
+
+/// A connect check (TCP handshake, or ldirectord's UDP probe) every 500 ms.
+pub const CONNECT_CHECK: &str =
+    "{type: connect, interval: 500ms, timeout: 250ms, fall: 2, rise: 2}";
+
+/// Whether an Ethernet frame carries an IP packet whose source is `ip`.
+pub fn from_ip(frame: &[u8], ip: IpAddr) -> bool {
+    let Some(ethertype) = frame.get(12..14) else {
+        return false;
+    };
+    match (ethertype, ip) {
+        ([0x08, 0x00], IpAddr::V4(a)) => frame.get(26..30) == Some(&a.octets()[..]),
+        ([0x86, 0xdd], IpAddr::V6(a)) => frame.get(22..38) == Some(&a.octets()[..]),
+        _ => false,
     }
 }
