@@ -7,6 +7,7 @@
 
 use crate::{
     access::ptr_at,
+    action::Action,
     forward,
     maps::{IFACES, SERVICES, VIP_FILTER, VIPS},
     parse::{self, Parsed},
@@ -15,16 +16,6 @@ use crate::{
 };
 use aya_ebpf::programs::XdpContext;
 use lvs_common::{FlowKey, Reason, Service, ServiceKey, iface_slot};
-
-/// What to do with a packet that is not dropped.
-pub enum Action {
-    Pass(Reason),
-    Tx,
-    /// Carries the verdict `bpf_redirect` returned.
-    Redirect(u32),
-    /// The frame became an ICMP error for the client, sent back out (XDP_TX).
-    TooBig,
-}
 
 #[inline(always)]
 pub fn run(ctx: &XdpContext) -> Result<Action, Reason> {

@@ -10,6 +10,7 @@
 #![allow(clippy::needless_borrows_for_generic_args)]
 
 mod access;
+mod action;
 mod director;
 mod forward;
 mod maps;
@@ -17,8 +18,8 @@ mod parse;
 mod select;
 mod stats;
 
+use action::Action;
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
-use director::Action;
 use lvs_common::Reason;
 
 #[xdp]

@@ -505,6 +505,17 @@ impl Maps {
     }
 }
 
+/// Every counter of the per-CPU counter map pinned at `path`, summed over the CPUs, without
+/// loading any program (for `lvs-ctl counters`).
+pub fn pinned_counters(path: &Path) -> Result<Vec<(Reason, u64)>> {
+    let what = || format!("opening {}", path.display());
+    let data = MapData::from_pin(path).map_err(map_err(what()))?;
+    let map = aya::maps::Map::from_map_data(data).map_err(map_err(what()))?;
+    let counters: PerCpuArray<MapData, u64> =
+        PerCpuArray::try_from(map).map_err(map_err(what()))?;
+    sum_counters(&counters)
+}
+
 /// One counter of a per-CPU counter map, summed over the CPUs.
 pub(super) fn sum_counter(map: &PerCpuArray<MapData, u64>, reason: Reason) -> Result<u64> {
     let values = map

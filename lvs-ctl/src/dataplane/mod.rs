@@ -24,8 +24,10 @@ pub use decap::{DECAP_OBJECT, DEFAULT_DECAP_PIN_DIR, Decap, DecapWanted, interfa
 pub use error::{Error, Result};
 pub(crate) use error::{io_err, map_err};
 pub use explain::{Decision, Via};
-pub use maps::{DIRECTOR_OBJECT, DIRECTOR_PROGRAM, FLOOR_OBJECT, LoadOptions, Maps};
-pub use pins::{PinLock, pinned_counters, pinned_links, unpin_all};
+pub use maps::{
+    DIRECTOR_OBJECT, DIRECTOR_PROGRAM, FLOOR_OBJECT, LoadOptions, Maps, pinned_counters,
+};
+pub use pins::{PinLock, pinned_links, unpin_all};
 pub use tables::{ApplyError, IDLE_GUARD, RealSpec, Report, ServiceSpec};
 
 use aya::programs::{Xdp, XdpMode, xdp::XdpLinkId};

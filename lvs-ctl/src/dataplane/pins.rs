@@ -4,14 +4,12 @@
 use super::{Error, Result, io_err, map_err, sys};
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{MapData, PerCpuArray},
     programs::{
         Xdp, XdpMode,
         links::{FdLink, PinnedLink},
         xdp::XdpLink,
     },
 };
-use lvs_common::Reason;
 use std::{
     fs,
     os::fd::OwnedFd,
@@ -91,17 +89,6 @@ pub fn unpin_all(pin_dir: &Path) -> std::io::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         other => other,
     }
-}
-
-/// Every counter of the per-CPU counter map pinned at `path`, summed over the CPUs, without
-/// loading any program (for `lvs-ctl counters`).
-pub fn pinned_counters(path: &Path) -> Result<Vec<(Reason, u64)>> {
-    let what = || format!("opening {}", path.display());
-    let data = MapData::from_pin(path).map_err(map_err(what()))?;
-    let map = aya::maps::Map::from_map_data(data).map_err(map_err(what()))?;
-    let counters: PerCpuArray<MapData, u64> =
-        PerCpuArray::try_from(map).map_err(map_err(what()))?;
-    super::maps::sum_counters(&counters)
 }
 
 /// Makes sure `pin_dir` exists on a bpffs.

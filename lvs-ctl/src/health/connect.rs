@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::net::{TcpStream, UdpSocket};
 
-use super::probe::ProbeError;
+use super::error::ProbeError;
 
 /// Up when the TCP handshake completes; the connection is then aborted (RST, as HAProxy's
 /// checks do) rather than closed: a director checking thousands of reals every second would

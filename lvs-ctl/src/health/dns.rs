@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::connect::connected_udp;
-use super::probe::ProbeError;
+use super::error::ProbeError;
 use super::spec::{CheckKind, Protocol, QueryType, SpecError, parse_name};
 
 /// The record type of a configured query type.

@@ -7,7 +7,7 @@ use std::process::{ExitStatus, Stdio};
 
 use tokio::process::{Child, Command};
 
-use super::probe::ProbeError;
+use super::error::ProbeError;
 
 /// A child process leading its own process group. Dropping the guard (at the timeout, or when
 /// the probe task is aborted) kills the whole group, so a script's `sleep` goes with it.

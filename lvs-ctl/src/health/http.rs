@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use super::probe::ProbeError;
+use super::error::ProbeError;
 use super::spec::{CheckKind, HttpMethod, SpecError, Target};
 
 /// Most of a body that is read; a `receive` pattern is matched against this prefix, so a server

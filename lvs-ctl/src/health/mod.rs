@@ -13,6 +13,7 @@
 
 mod connect;
 mod dns;
+mod error;
 mod external;
 mod hook;
 pub mod http;
@@ -28,9 +29,9 @@ mod tests;
 use std::net::SocketAddr;
 use std::path::Path;
 
+pub use error::ProbeError;
 pub use hook::{HOOK_TIMEOUT, HookError, run_hook, run_hook_with_timeout};
 pub use monitor::{CheckId, Event, Monitor, Status};
-pub use probe::ProbeError;
 pub use spec::{CheckKind, CheckSpec, HttpMethod, Protocol, QueryType, SpecError, Target};
 pub use state::State;
 

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use super::probe::ProbeError;
+use super::error::ProbeError;
 use crate::config::duration;
 
 const ECHO_REQUEST_V4: u8 = 8;

@@ -1,7 +1,7 @@
 //! Direct routing: the real server holds the VIP; rewrite the MACs and send the frame on.
 //! Nothing above Ethernet changes, so no checksum changes either.
 
-use crate::{access::ptr_at, director::Action};
+use crate::{access::ptr_at, action::Action};
 use aya_ebpf::programs::XdpContext;
 use lvs_common::{Real, Reason};
 use network_types::eth::EthHdr;

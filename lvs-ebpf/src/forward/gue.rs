@@ -10,7 +10,7 @@
 //! GUE packet then carries checksum 0 ("none"), which RFC 768 allows for IPv4.
 
 use super::encap::{self, ETH_LEN, ETH_P_IP, ETH_P_IPV6, IPV4_LEN, IPV6_LEN, UDP_LEN};
-use crate::{access::ptr_at, director::Action, stats};
+use crate::{access::ptr_at, action::Action, stats};
 use aya_ebpf::programs::XdpContext;
 use lvs_common::{FAMILY_V4, FlowKey, PROTO_UDP, Real, Reason, csum, flow_hash, gue_source_port};
 use network_types::udp::UdpHdr;

@@ -3,7 +3,7 @@
 //! strips it (`lvs_decap`, or the kernel's ipip/ip6tnl) and answers the client directly.
 
 use super::encap::{self, ETH_P_IP, ETH_P_IPV6, IPV4_LEN, IPV6_LEN};
-use crate::{director::Action, stats};
+use crate::{action::Action, stats};
 use aya_ebpf::programs::XdpContext;
 use lvs_common::{FAMILY_V4, FlowKey, Real, Reason, flow_hash};
 

@@ -8,7 +8,7 @@ pub mod gue;
 pub mod ipip;
 mod too_big;
 
-use crate::director::Action;
+use crate::action::Action;
 use aya_ebpf::{bindings::xdp_action, helpers::bpf_redirect, programs::XdpContext};
 use lvs_common::{FlowKey, METHOD_DR, METHOD_GUE, METHOD_IPIP, Real, Reason};
 

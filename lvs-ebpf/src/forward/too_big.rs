@@ -11,7 +11,7 @@
 //! IPv6's minimum MTU).
 
 use super::encap::{ETH_LEN, IPV4_LEN, IPV6_LEN};
-use crate::{access::ptr_at, director::Action};
+use crate::{access::ptr_at, action::Action};
 use aya_ebpf::{
     helpers::{bpf_xdp_adjust_head, bpf_xdp_adjust_tail},
     programs::XdpContext,

@@ -15,8 +15,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 
-use super::probe::{ProbeError, Prober};
 use super::*;
+use super::{error::ProbeError, probe::Prober};
 
 mod monitor;
 mod probes;
