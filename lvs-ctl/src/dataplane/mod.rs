@@ -15,10 +15,10 @@
 mod decap;
 mod error;
 mod explain;
-pub mod maps;
+mod maps;
 mod pins;
 pub(crate) mod sys;
-pub mod tables;
+mod tables;
 
 pub use decap::{DECAP_OBJECT, DEFAULT_DECAP_PIN_DIR, Decap, DecapWanted, interface_addresses};
 pub use error::{Error, Result};

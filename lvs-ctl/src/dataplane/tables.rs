@@ -213,11 +213,6 @@ impl Tables {
         Ok(t)
     }
 
-    /// The service id and real indices the writer gave to `key`, if it is applied.
-    pub fn service_id(&self, key: &ServiceKey) -> Option<u32> {
-        self.services.get(key).map(|a| a.id)
-    }
-
     /// Statistics of a service: the sum of its reals', including reals it had before.
     pub fn service_stats(&self, dp: &Maps, key: &ServiceKey) -> Result<Stats, ApplyError> {
         let Some(applied) = self.services.get(key) else {
