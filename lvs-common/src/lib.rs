@@ -654,6 +654,22 @@ impl FlowKey {
             _pad: [0; 2],
         }
     }
+
+    /// The client's address and port.
+    pub fn src_addr(&self) -> core::net::SocketAddr {
+        core::net::SocketAddr::new(
+            bytes_addr(&self.src, self.family),
+            u16::from_be_bytes(self.sport),
+        )
+    }
+
+    /// The destination (VIP) address and port.
+    pub fn dst_addr(&self) -> core::net::SocketAddr {
+        core::net::SocketAddr::new(
+            bytes_addr(&self.dst, self.family),
+            u16::from_be_bytes(self.dport),
+        )
+    }
 }
 
 impl Real {

@@ -67,6 +67,15 @@ pub fn xdp_mode(m: config::XdpMode) -> XdpMode {
     }
 }
 
+/// The protocol of a `lvs_common::PROTO_*` number, if it is one a service can have.
+pub fn protocol_of(n: u8) -> Option<config::Protocol> {
+    match n {
+        PROTO_TCP => Some(config::Protocol::Tcp),
+        PROTO_UDP => Some(config::Protocol::Udp),
+        _ => None,
+    }
+}
+
 /// The desired state in the form each of its consumers takes.
 #[derive(Clone, Debug)]
 pub struct Desired {

@@ -4,11 +4,13 @@
 //!
 //! Differences from ipvsadm, because the director is not IPVS: the scheduler is always `mh`
 //! (Maglev); a real's last column is its state (`up`, `down`, `drain`, ...) instead of
-//! active/inactive connection counts, which an XDP connection table does not keep; and the
-//! statistics have no Out columns, because replies go from the reals straight to the clients.
+//! active/inactive connection counts, which an XDP connection table does not keep; and the Out
+//! columns of the statistics are 0, as IPVS shows them for direct routing and tunnels: replies
+//! go from the reals straight to the clients.
 
 use crate::api::{
-    CheckView, Explanation, Listing, RateView, RealView, ServiceView, StatsView, Via,
+    CheckView, ConnListing, Explanation, Listing, RateView, RealView, ServiceRef, ServiceView,
+    StatsView, Via,
 };
 use crate::config::{Method, Protocol};
 use std::fmt::Write;
@@ -45,37 +47,41 @@ pub fn list(l: &Listing, opts: ListOptions) -> String {
     if opts.stats {
         let _ = writeln!(
             out,
-            "{:<33} {:>8} {:>8} {:>8}",
-            "Prot LocalAddress:Port", "Conns", "InPkts", "InBytes"
+            "{:<33} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "Prot LocalAddress:Port", "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"
         );
         let _ = writeln!(out, "  -> RemoteAddress:Port");
         for s in &l.services {
             let n = |v| num(v, opts.exact);
             let _ = writeln!(
                 out,
-                "{:<4} {:<28} {} {} {}",
+                "{:<4} {:<28} {} {} {} {} {}",
                 proto(s.service.protocol),
                 addr(s),
                 n(s.stats.conns),
                 n(s.stats.packets),
-                n(s.stats.bytes)
+                n(0),
+                n(s.stats.bytes),
+                n(0)
             );
             for r in &s.reals {
                 let _ = writeln!(
                     out,
-                    "  -> {:<28} {} {} {}",
+                    "  -> {:<28} {} {} {} {} {}",
                     real_addr(s, r),
                     n(r.stats.conns),
                     n(r.stats.packets),
-                    n(r.stats.bytes)
+                    n(0),
+                    n(r.stats.bytes),
+                    n(0)
                 );
             }
         }
     } else if opts.rate {
         let _ = writeln!(
             out,
-            "{:<33} {:>8} {:>8} {:>8}",
-            "Prot LocalAddress:Port", "CPS", "InPPS", "InBPS"
+            "{:<33} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "Prot LocalAddress:Port", "CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"
         );
         let _ = writeln!(out, "  -> RemoteAddress:Port");
         for s in &l.services {
@@ -83,22 +89,26 @@ pub fn list(l: &Listing, opts: ListOptions) -> String {
             let RateView { cps, pps, bps } = s.rate;
             let _ = writeln!(
                 out,
-                "{:<4} {:<28} {} {} {}",
+                "{:<4} {:<28} {} {} {} {} {}",
                 proto(s.service.protocol),
                 addr(s),
                 n(cps),
                 n(pps),
-                n(bps)
+                n(0),
+                n(bps),
+                n(0)
             );
             for r in &s.reals {
                 let RateView { cps, pps, bps } = r.rate;
                 let _ = writeln!(
                     out,
-                    "  -> {:<28} {} {} {}",
+                    "  -> {:<28} {} {} {} {} {}",
                     real_addr(s, r),
                     n(cps),
                     n(pps),
-                    n(bps)
+                    n(0),
+                    n(bps),
+                    n(0)
                 );
             }
         }
@@ -182,6 +192,64 @@ fn age(ms: u64) -> String {
 /// The listing as JSON (pretty, stable field names: the [`Listing`] type).
 pub fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).expect("API types always serialize")
+}
+
+/// The listing of one service (an error names it when there is no such service), with the
+/// services and their reals in address order when `sort` is set (`ipvsadm --sort`).
+pub fn select(mut l: Listing, service: Option<&ServiceRef>, sort: bool) -> Result<Listing, String> {
+    if let Some(want) = service {
+        l.services.retain(|s| s.service == *want);
+        if l.services.is_empty() {
+            return Err(format!("service {want}: no such service"));
+        }
+    }
+    if sort {
+        l.services.sort_by_key(|s| s.service);
+        for s in &mut l.services {
+            s.reals.sort_by_key(|r| r.address);
+        }
+    }
+    Ok(l)
+}
+
+/// The connection entries in address order: virtual address, client, protocol.
+pub fn sorted_connections(mut c: ConnListing) -> ConnListing {
+    c.entries
+        .sort_by_key(|e| (e.virtual_addr, e.client, e.protocol as u8));
+    c
+}
+
+/// The connection table in the layout of `ipvsadm -Lnc`, without its expire and state
+/// columns: the XDP connection table keeps neither (entries leave it by LRU). A real that
+/// left shows as `(rescheduled)`: the flow's next packet is scheduled again.
+pub fn connections(c: &ConnListing) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "lvs connection entries: {}", c.entries.len());
+    let _ = writeln!(
+        out,
+        "{:<4} {:<45} {:<45} destination",
+        "pro", "source", "virtual"
+    );
+    for e in &c.entries {
+        let dst = match e.real {
+            Some(r) => SocketAddr::new(r, e.virtual_addr.port()).to_string(),
+            None => "(rescheduled)".into(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<4} {:<45} {:<45} {dst}",
+            proto(e.protocol),
+            e.client.to_string(),
+            e.virtual_addr.to_string()
+        );
+    }
+    if c.more {
+        let _ = writeln!(
+            out,
+            "(more entries: the listing stops at --max; --max 0 lists them all)"
+        );
+    }
+    out
 }
 
 /// `explain`'s answer for an operator.
@@ -323,7 +391,7 @@ impl StatsView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{Health, ServiceRef};
+    use crate::api::{ConnView, Health};
 
     fn sample() -> Listing {
         let real = |a: &str, w: u32| RealView {
@@ -438,13 +506,13 @@ UDP  [2001:db8:100::1]:53 mh persistent non-quiescent
     fn stats_listing_abbreviates_large_numbers_unless_exact() {
         let want = "\
 lvs XDP director (Maglev), 2 service(s)
-Prot LocalAddress:Port               Conns   InPkts  InBytes
+Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes
   -> RemoteAddress:Port
-TCP  198.18.100.1:80                     4  123456K   98765M
-  -> 198.18.1.2:80                       3      120     9000
-  -> 198.18.1.3:80                       1  123456K   98765M
-UDP  [2001:db8:100::1]:53                0        0        0
-  -> [2001:db8:1::2]:53                  3      120     9000
+TCP  198.18.100.1:80                     4  123456K        0   98765M        0
+  -> 198.18.1.2:80                       3      120        0     9000        0
+  -> 198.18.1.3:80                       1  123456K        0   98765M        0
+UDP  [2001:db8:100::1]:53                0        0        0        0        0
+  -> [2001:db8:1::2]:53                  3      120        0     9000        0
 ";
         assert_eq!(
             list(
@@ -465,7 +533,7 @@ UDP  [2001:db8:100::1]:53                0        0        0
             },
         );
         assert!(
-            exact.contains("  -> 198.18.1.3:80                       1 123456789 98765432100\n"),
+            exact.contains("  -> 198.18.1.3:80                       1 123456789        0 98765432100        0\n"),
             "{exact}"
         );
     }
@@ -474,13 +542,13 @@ UDP  [2001:db8:100::1]:53                0        0        0
     fn rate_listing_has_cps_pps_bps() {
         let want = "\
 lvs XDP director (Maglev), 2 service(s)
-Prot LocalAddress:Port                 CPS    InPPS    InBPS
+Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS
   -> RemoteAddress:Port
-TCP  198.18.100.1:80                     1       40     3000
-  -> 198.18.1.2:80                       1       40     3000
-  -> 198.18.1.3:80                       1       40     3000
-UDP  [2001:db8:100::1]:53                0        0        0
-  -> [2001:db8:1::2]:53                  1       40     3000
+TCP  198.18.100.1:80                     1       40        0     3000        0
+  -> 198.18.1.2:80                       1       40        0     3000        0
+  -> 198.18.1.3:80                       1       40        0     3000        0
+UDP  [2001:db8:100::1]:53                0        0        0        0        0
+  -> [2001:db8:1::2]:53                  1       40        0     3000        0
 ";
         assert_eq!(
             list(
@@ -528,5 +596,70 @@ why      Maglev slot 17 of 65537 (hash 0xdeadbeef of the 5-tuple) holds real #3\
             ..e
         };
         assert!(explain(&e).contains("connection table hit: the flow is established on real #3"));
+    }
+
+    #[test]
+    fn one_service_or_sorted_or_a_named_error() {
+        let dns: ServiceRef = "[2001:db8:100::1]:53/udp".parse().unwrap();
+        let one = select(sample(), Some(&dns), false).unwrap();
+        assert_eq!(one.services.len(), 1);
+        assert_eq!(one.services[0].service, dns);
+        let none: ServiceRef = "198.18.100.9:80".parse().unwrap();
+        assert_eq!(
+            select(sample(), Some(&none), false).unwrap_err(),
+            "service 198.18.100.9:80/tcp: no such service"
+        );
+        let mut l = sample();
+        l.services.reverse();
+        l.services[1].reals.reverse();
+        let sorted = select(l, None, true).unwrap();
+        assert_eq!(sorted.services, sample().services, "address order");
+    }
+
+    #[test]
+    fn connections_read_like_ipvsadm_lnc() {
+        let c = ConnListing {
+            entries: vec![
+                ConnView {
+                    protocol: Protocol::Tcp,
+                    client: "198.18.0.1:40000".parse().unwrap(),
+                    virtual_addr: "198.18.100.1:80".parse().unwrap(),
+                    real: Some("198.18.1.2".parse().unwrap()),
+                },
+                ConnView {
+                    protocol: Protocol::Udp,
+                    client: "[2001:db8:ff::1]:5353".parse().unwrap(),
+                    virtual_addr: "[2001:db8:100::1]:53".parse().unwrap(),
+                    real: None,
+                },
+            ],
+            more: true,
+        };
+        let text = connections(&c);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "lvs connection entries: 2");
+        let words = |l: &str| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(words(lines[1]), ["pro", "source", "virtual", "destination"]);
+        assert_eq!(
+            words(lines[2]),
+            [
+                "TCP",
+                "198.18.0.1:40000",
+                "198.18.100.1:80",
+                "198.18.1.2:80"
+            ]
+        );
+        assert_eq!(
+            words(lines[3]),
+            [
+                "UDP",
+                "[2001:db8:ff::1]:5353",
+                "[2001:db8:100::1]:53",
+                "(rescheduled)"
+            ]
+        );
+        assert!(lines[4].starts_with("(more entries"), "{text}");
+        let sorted = sorted_connections(c);
+        assert_eq!(sorted.entries[0].protocol, Protocol::Tcp);
     }
 }

@@ -178,6 +178,15 @@ pub enum Request {
         /// Transport protocol.
         protocol: Protocol,
     },
+    /// The connection table (`list --connections`), at most `max` entries (0: all).
+    Connections {
+        /// Only flows of this service.
+        service: Option<ServiceRef>,
+        /// Only flows pinned to this real.
+        real: Option<IpAddr>,
+        /// At most this many entries (0: no bound).
+        max: u32,
+    },
 }
 
 /// The daemon's answer.
@@ -198,11 +207,36 @@ pub enum Response {
     },
     /// `explain`.
     Explain(Explanation),
+    /// `list --connections`.
+    Connections(ConnListing),
     /// The request was refused; nothing changed.
     Error {
         /// Why, naming the field and value.
         message: String,
     },
+}
+
+/// One entry of the connection table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnView {
+    /// Transport protocol.
+    pub protocol: Protocol,
+    /// The client.
+    pub client: SocketAddr,
+    /// The VIP and port the client sent to.
+    pub virtual_addr: SocketAddr,
+    /// The real the flow is pinned to; none when that real left (the next packet of the flow
+    /// is scheduled again).
+    pub real: Option<IpAddr>,
+}
+
+/// What `list --connections` shows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnListing {
+    /// The entries, in the table's order.
+    pub entries: Vec<ConnView>,
+    /// More entries matched than were listed (the bound was reached).
+    pub more: bool,
 }
 
 /// Traffic counters of a service or a real.

@@ -107,11 +107,29 @@ lvs-ctl check --strict /etc/lvs/lvs.yaml      on the director itself: its interf
     /// The running services and reals, in the layout of `ipvsadm -Ln`.
     ///
     /// Without options: forwarding method, weight in the table now, and state (up, down,
-    /// unknown; drain, maint, inactive, fallback, no-neigh).
+    /// unknown; drain, maint, inactive, fallback, no-neigh). `--connections` lists the
+    /// connection table instead, like `ipvsadm -Lnc`.
     #[command(
-        after_help = "Examples:\n  lvs-ctl list\n  lvs-ctl list --stats --exact\n  lvs-ctl list --rate\n  lvs-ctl list -o json"
+        after_help = "Examples:\n  lvs-ctl list\n  lvs-ctl list 198.18.100.1:80/tcp --stats --exact\n  lvs-ctl list --rate --sort\n  lvs-ctl list -c 198.18.100.1:80 --real 198.18.1.2\n  lvs-ctl list -o json"
     )]
     List {
+        /// Only this service: VIP:PORT[/tcp|udp] (`[2001:db8::1]:53/udp`; tcp if left out).
+        service: Option<ServiceRef>,
+        /// Services in address order (VIP, port, protocol) and reals in address order, rather
+        /// than in the order of the configuration.
+        #[arg(long)]
+        sort: bool,
+        /// The connection table: protocol, client, virtual address, real. Entries carry no
+        /// timer or TCP state (they leave the table by LRU, not by timeout).
+        #[arg(short = 'c', long, conflicts_with_all = ["stats", "rate"])]
+        connections: bool,
+        /// With --connections: only flows pinned to this real.
+        #[arg(long, requires = "connections")]
+        real: Option<IpAddr>,
+        /// With --connections: list at most this many entries (0: all; a walk of a large
+        /// table costs two system calls an entry).
+        #[arg(long, default_value_t = 1000, requires = "connections")]
+        max: u32,
         /// Counters: connections, packets, bytes.
         #[arg(long)]
         stats: bool,

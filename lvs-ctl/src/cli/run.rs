@@ -232,15 +232,47 @@ pub fn run(cli: Cli) -> Result<()> {
             done(call(&cli, &req)?)
         }
         Command::List {
+            service,
+            sort,
+            connections: true,
+            real,
+            max,
+            output,
+            ..
+        } => {
+            let req = Request::Connections {
+                service: *service,
+                real: *real,
+                max: *max,
+            };
+            let Response::Connections(conns) = call(&cli, &req)? else {
+                bail!("unexpected answer to list --connections")
+            };
+            let conns = if *sort {
+                render::sorted_connections(conns)
+            } else {
+                conns
+            };
+            match output {
+                Output::Json => println!("{}", render::json(&conns)),
+                Output::Table => print!("{}", render::connections(&conns)),
+            }
+            Ok(())
+        }
+        Command::List {
+            service,
+            sort,
             stats,
             rate,
             exact,
             output,
-            numeric: _,
+            ..
         } => {
             let Response::List(listing) = call(&cli, &Request::List)? else {
                 bail!("unexpected answer to list")
             };
+            let listing =
+                render::select(listing, service.as_ref(), *sort).map_err(anyhow::Error::msg)?;
             match output {
                 Output::Json => println!("{}", render::json(&listing)),
                 Output::Table => {

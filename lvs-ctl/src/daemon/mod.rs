@@ -91,6 +91,7 @@ mod view;
 
 pub use crate::compile::{Planned, RealKey, RunState, checks, plan};
 pub use edit::edit;
+pub use view::connections;
 
 // -------------------------------------------------------------------------------------------
 // The shell: the task that owns the data plane.
@@ -470,6 +471,9 @@ impl Daemon {
             Request::Reload => self.reload("lvs-ctl reload").await,
             Request::Explain { src, dst, protocol } => {
                 Response::Explain(self.explain(src, dst, protocol))
+            }
+            Request::Connections { service, real, max } => {
+                Response::Connections(connections(&self.director, service, real, max))
             }
             edit_req => {
                 let (next, drains, message) = match edit(&self.desired, &self.rt.drained, &edit_req)

@@ -13,7 +13,11 @@ use std::{
 };
 
 use super::*;
-use crate::compile::{protocol_number, service_key};
+use crate::compile::{protocol_number, protocol_of, service_key};
+use crate::{
+    api::{ConnListing, ConnView},
+    dataplane::Director,
+};
 
 impl Daemon {
     pub(super) fn stats_of(&self, s: &ServiceRef, real: Option<IpAddr>) -> Stats {
@@ -124,6 +128,42 @@ impl Daemon {
             real: d.real,
             via: d.via,
         }
+    }
+}
+
+/// The connection table as `list --connections` shows it: the flows of `service` (a port-0
+/// service takes every port of its VIP) pinned to `real`, at most `max` (0: all).
+pub fn connections(
+    director: &Director,
+    service: Option<ServiceRef>,
+    real: Option<IpAddr>,
+    max: u32,
+) -> ConnListing {
+    let of_service = |flow: &FlowKey| {
+        service.is_none_or(|s| {
+            let dst = flow.dst_addr();
+            dst.ip() == s.vip
+                && flow.proto == protocol_number(s.protocol)
+                && (s.port == 0 || dst.port() == s.port)
+        })
+    };
+    let (found, more) = director.connections(
+        |flow, to| of_service(flow) && real.is_none_or(|want| to == Some(want)),
+        max as usize,
+    );
+    ConnListing {
+        entries: found
+            .into_iter()
+            .filter_map(|(flow, real)| {
+                Some(ConnView {
+                    protocol: protocol_of(flow.proto)?,
+                    client: flow.src_addr(),
+                    virtual_addr: flow.dst_addr(),
+                    real,
+                })
+            })
+            .collect(),
+        more,
     }
 }
 

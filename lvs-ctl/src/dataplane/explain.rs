@@ -104,6 +104,37 @@ impl Director {
         }
     }
 
+    /// The entries of the connection table that `keep` accepts, each with the real it leads to
+    /// (none: that real left, the flow is scheduled again at its next packet), at most `max`
+    /// of them (0: all); the flag says more matched. The walk stops at the bound.
+    pub fn connections(
+        &self,
+        keep: impl Fn(&FlowKey, Option<IpAddr>) -> bool,
+        max: usize,
+    ) -> (Vec<(FlowKey, Option<IpAddr>)>, bool) {
+        let mut reals = std::collections::HashMap::new();
+        let mut out = Vec::new();
+        for (flow, conn) in self.maps.conn_entries() {
+            let real = *reals
+                .entry((conn.real, conn.generation))
+                .or_insert_with(|| {
+                    self.maps
+                        .real(conn.real)
+                        .ok()
+                        .filter(|r| conn.follows(r))
+                        .map(|r| r.addr())
+                });
+            if !keep(&flow, real) {
+                continue;
+            }
+            if max != 0 && out.len() == max {
+                return (out, true);
+            }
+            out.push((flow, real));
+        }
+        (out, false)
+    }
+
     /// The slot of the live table that schedules `flow` and the real index it holds (0: none,
     /// also when the service has no table).
     fn ring_real(&self, svc: &Service, flow: &FlowKey) -> (Option<u32>, u32) {

@@ -473,6 +473,12 @@ impl Maps {
         self.conns.get(flow, 0).ok()
     }
 
+    /// The connection table's entries, walked in the map's order (for `list --connections`:
+    /// a walk costs two system calls an entry).
+    pub fn conn_entries(&self) -> impl Iterator<Item = (FlowKey, Conn)> + '_ {
+        self.conns.iter().filter_map(|e| e.ok())
+    }
+
     /// Number of entries in the connection table (walks it: for tests and `list`, not hot paths).
     pub fn conn_count(&self) -> usize {
         self.conns.keys().filter(|k| k.is_ok()).count()
