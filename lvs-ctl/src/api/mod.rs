@@ -189,6 +189,16 @@ pub enum Request {
     },
 }
 
+impl Request {
+    /// Whether the request only reads (what members of `global.socket_group` may send).
+    pub fn is_read_only(&self) -> bool {
+        matches!(
+            self,
+            Request::List | Request::Save | Request::Explain { .. } | Request::Connections { .. }
+        )
+    }
+}
+
 /// The daemon's answer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]

@@ -40,9 +40,41 @@ pub fn check_path(path: &Path) -> Result<(), SocketError> {
     Ok(())
 }
 
-/// Binds the control socket, root-only. A socket file nobody answers on is stale and
-/// replaced; one that answers belongs to a running daemon and is an error.
-pub fn bind(path: &Path) -> Result<UnixListener, SocketError> {
+/// The id of group `name` (`global.socket_group`), or an error naming it.
+pub fn group_id(path: &Path, name: &str) -> Result<u32, SocketError> {
+    let err = |what: String| SocketError {
+        path: path.to_owned(),
+        what,
+    };
+    let c = std::ffi::CString::new(name)
+        .map_err(|_| err(format!("global.socket_group {name:?}: not a group name")))?;
+    // SAFETY: `libc::group` is plain C data (integers and pointers); all zero is a valid value.
+    let mut grp: libc::group = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0u8; 16 << 10];
+    let mut found: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: getgrnam_r writes into `grp` and `buf` (both ours, `buf.len()` bytes) and sets
+    // `found` to `&grp` or null; nothing is kept past the call.
+    let rc = unsafe {
+        libc::getgrnam_r(
+            c.as_ptr(),
+            &mut grp,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut found,
+        )
+    };
+    if rc != 0 || found.is_null() {
+        return Err(err(format!(
+            "global.socket_group {name:?}: no such group on this host"
+        )));
+    }
+    Ok(grp.gr_gid)
+}
+
+/// Binds the control socket: root-only, or (with `group`) also readable and writable by that
+/// group, whose members may send the read-only requests. A socket file nobody answers on is
+/// stale and replaced; one that answers belongs to a running daemon and is an error.
+pub fn bind(path: &Path, group: Option<u32>) -> Result<UnixListener, SocketError> {
     let err = |what: String| SocketError {
         path: path.to_owned(),
         what,
@@ -63,8 +95,13 @@ pub fn bind(path: &Path) -> Result<UnixListener, SocketError> {
     // SAFETY: as above.
     unsafe { libc::umask(old) };
     let listener = listener.map_err(|e| err(format!("binding: {e}")))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| err(format!("setting mode 0600: {e}")))?;
+    if let Some(gid) = group {
+        std::os::unix::fs::chown(path, Some(0), Some(gid))
+            .map_err(|e| err(format!("giving the socket to group {gid}: {e}")))?;
+    }
+    let mode = if group.is_some() { 0o660 } else { 0o600 };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| err(format!("setting mode {mode:o}: {e}")))?;
     Ok(listener)
 }
 
@@ -90,11 +127,18 @@ async fn accept(listener: UnixListener, calls: mpsc::Sender<Call>) {
 }
 
 async fn serve(stream: UnixStream, calls: mpsc::Sender<Call>) {
+    // Root may send anything; anyone else reached the socket through `global.socket_group`.
+    let root = stream.peer_cred().is_ok_and(|c| c.uid() == 0);
     let (rd, mut wr) = stream.into_split();
     let mut line = String::new();
     let mut rd = BufReader::new(tokio::io::AsyncReadExt::take(rd, MAX_LINE as u64));
     let resp = match tokio::time::timeout(Duration::from_secs(10), rd.read_line(&mut line)).await {
         Ok(Ok(n)) if n > 0 => match serde_json::from_str::<Request>(&line) {
+            Ok(req) if !root && !req.is_read_only() => Response::Error {
+                message: "permission denied: changes are root-only (members of \
+                          global.socket_group may list, explain and save)"
+                    .into(),
+            },
             Ok(req) => {
                 let (tx, rx) = oneshot::channel();
                 if calls.send((req, tx)).await.is_err() {

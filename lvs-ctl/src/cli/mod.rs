@@ -14,6 +14,7 @@ use std::{
 /// Default directory of the pinned programs, links and maps.
 pub use crate::config::DEFAULT_PIN_PATH as DEFAULT_PIN_DIR;
 
+mod offline;
 mod run;
 
 pub use run::{main, run};

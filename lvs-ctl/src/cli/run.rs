@@ -75,6 +75,29 @@ fn check(file: &std::path::Path, strict: bool) -> Result<()> {
     }
 }
 
+/// [`call`] for a read-only request: with no daemon at the socket, answered from the pinned
+/// maps, with a word on stderr that the daemon is not running.
+fn read(cli: &Cli, req: &Request) -> Result<Response> {
+    match api::call(&cli.socket, req, CALL_TIMEOUT) {
+        Err(e @ api::ClientError::Unreachable { .. }) => {
+            if !cli.pin_dir.join(lvs_common::MAP_SERVICES).exists() {
+                bail!(
+                    "{e}; and no director is pinned under {} to read instead (--pin-dir)",
+                    cli.pin_dir.display()
+                );
+            }
+            eprintln!(
+                "lvs-ctl: the daemon is not running ({e}); showing what the kernel holds under {} \
+                 (no health, names or rates; a real's weight is its share of the Maglev table)",
+                cli.pin_dir.display()
+            );
+            super::offline::answer(&cli.pin_dir, req)
+        }
+        Ok(Response::Error { message }) => Err(anyhow!("{message}")),
+        other => Ok(other?),
+    }
+}
+
 /// Sends `req` and turns a refusal into an error.
 fn call(cli: &Cli, req: &Request) -> Result<Response> {
     match api::call(&cli.socket, req, CALL_TIMEOUT)? {
@@ -245,7 +268,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 real: *real,
                 max: *max,
             };
-            let Response::Connections(conns) = call(&cli, &req)? else {
+            let Response::Connections(conns) = read(&cli, &req)? else {
                 bail!("unexpected answer to list --connections")
             };
             let conns = if *sort {
@@ -268,7 +291,7 @@ pub fn run(cli: Cli) -> Result<()> {
             output,
             ..
         } => {
-            let Response::List(listing) = call(&cli, &Request::List)? else {
+            let Response::List(listing) = read(&cli, &Request::List)? else {
                 bail!("unexpected answer to list")
             };
             let listing =
@@ -313,7 +336,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 dst: SocketAddr::new(dst.vip, dst.port),
                 protocol: dst.protocol,
             };
-            let Response::Explain(e) = call(&cli, &req)? else {
+            let Response::Explain(e) = read(&cli, &req)? else {
                 bail!("unexpected answer to explain")
             };
             print!("{}", render::explain(&e));

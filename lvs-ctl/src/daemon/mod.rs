@@ -91,7 +91,7 @@ mod view;
 
 pub use crate::compile::{Planned, RealKey, RunState, checks, plan};
 pub use edit::edit;
-pub use view::connections;
+pub use view::{connections, explain};
 
 // -------------------------------------------------------------------------------------------
 // The shell: the task that owns the data plane.
@@ -172,6 +172,9 @@ impl Drop for StartGuard {
 fn preflight(cfg: &Config) -> Result<(), DaemonError> {
     let g = &cfg.global;
     api::server::check_path(&g.socket)?;
+    if let Some(name) = &g.socket_group {
+        api::server::group_id(&g.socket, name)?;
+    }
     Director::preflight(&g.interfaces)?;
     Ok(())
 }
@@ -194,8 +197,12 @@ async fn main_loop(config_path: &Path) -> Result<(), DaemonError> {
         made_pins: lock.created(),
         socket: None,
     };
+    let group = match &g.socket_group {
+        Some(name) => Some(api::server::group_id(&g.socket, name)?),
+        None => None,
+    };
     // One daemon per socket too: a live one there is an error before any kernel write.
-    let listener = api::server::bind(&g.socket)?;
+    let listener = api::server::bind(&g.socket, group)?;
     guard.socket = Some(g.socket.clone());
     let mut opts = LoadOptions::new(&g.pin_path);
     opts.conn_table_size = g.conn_table_size;
@@ -470,7 +477,7 @@ impl Daemon {
             },
             Request::Reload => self.reload("lvs-ctl reload").await,
             Request::Explain { src, dst, protocol } => {
-                Response::Explain(self.explain(src, dst, protocol))
+                Response::Explain(explain(&self.director, src, dst, protocol))
             }
             Request::Connections { service, real, max } => {
                 Response::Connections(connections(&self.director, service, real, max))

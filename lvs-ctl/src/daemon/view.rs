@@ -103,31 +103,31 @@ impl Daemon {
                 .collect(),
         }
     }
+}
 
-    /// What the data plane does with a packet of the flow, decided by its owner with the
-    /// data plane's own rules.
-    pub(super) fn explain(
-        &self,
-        src: SocketAddr,
-        dst: SocketAddr,
-        protocol: config::Protocol,
-    ) -> Explanation {
-        let flow = FlowKey::new(src, dst, protocol_number(protocol));
-        let exact = ServiceRef {
-            vip: dst.ip(),
-            port: dst.port(),
-            protocol,
-        };
-        // As the data plane looks services up: the exact port first, then every port.
-        let candidates = [exact, ServiceRef { port: 0, ..exact }];
-        let keys = candidates.map(|r| service_key(&r));
-        let d = self.director.explain(&flow, &keys);
-        Explanation {
-            flow: format!("{src} -> {dst}/{protocol}"),
-            service: d.service.map(|i| candidates[i]),
-            real: d.real,
-            via: d.via,
-        }
+/// What the data plane does with a packet of the flow, decided by its owner with the data
+/// plane's own rules.
+pub fn explain(
+    director: &Director,
+    src: SocketAddr,
+    dst: SocketAddr,
+    protocol: config::Protocol,
+) -> Explanation {
+    let flow = FlowKey::new(src, dst, protocol_number(protocol));
+    let exact = ServiceRef {
+        vip: dst.ip(),
+        port: dst.port(),
+        protocol,
+    };
+    // As the data plane looks services up: the exact port first, then every port.
+    let candidates = [exact, ServiceRef { port: 0, ..exact }];
+    let keys = candidates.map(|r| service_key(&r));
+    let d = director.explain(&flow, &keys);
+    Explanation {
+        flow: format!("{src} -> {dst}/{protocol}"),
+        service: d.service.map(|i| candidates[i]),
+        real: d.real,
+        via: d.via,
     }
 }
 

@@ -22,6 +22,8 @@ pub enum Error {
         what: String,
         source: aya::maps::MapError,
     },
+    #[error("nothing is loaded under {}: no director runs here (lvs-ctl daemon or lvs-ctl load starts one)", .0.display())]
+    NotLoaded(PathBuf),
     #[error("map {0} is missing from the program object")]
     MissingMap(&'static str),
     #[error(

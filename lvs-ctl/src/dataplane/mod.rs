@@ -78,6 +78,26 @@ impl Applied {
     }
 }
 
+/// A service as the maps hold it ([`Director::snapshot`]).
+#[derive(Clone, Debug)]
+pub struct ServiceState {
+    pub key: ServiceKey,
+    pub service: lvs_common::Service,
+    /// The sum of its reals' statistics (with those of reals it had before).
+    pub stats: Stats,
+    pub reals: Vec<RealState>,
+}
+
+/// A real as the maps hold it.
+#[derive(Clone, Debug)]
+pub struct RealState {
+    pub index: u32,
+    pub real: lvs_common::Real,
+    /// Slots of the live Maglev table that name it.
+    pub slots: u32,
+    pub stats: Stats,
+}
+
 /// The one owner of `lvs_director`: its program, links and maps, and the table writer's memory.
 pub struct Director {
     maps: Maps,
@@ -92,12 +112,67 @@ impl Director {
     /// writes nothing and moves no flow. Nothing is attached yet.
     pub fn open(opts: &LoadOptions) -> std::result::Result<Self, ApplyError> {
         let mut maps = Maps::load(opts)?;
-        let tables = Tables::adopt(&mut maps)?;
+        let tables = Tables::adopt(&mut maps, true)?;
         Ok(Director {
             maps,
             tables,
             attached: BTreeSet::new(),
         })
+    }
+
+    /// Opens what a controller left pinned in `pin_dir` to read it, writing nothing (for the
+    /// read-only commands while no daemon runs). [`Error::NotLoaded`] when nothing is there.
+    pub fn inspect(pin_dir: &Path) -> std::result::Result<Self, ApplyError> {
+        if !pin_dir.join(lvs_common::MAP_SERVICES).exists() {
+            return Err(Error::NotLoaded(pin_dir.to_owned()).into());
+        }
+        let mut maps = Maps::load(&LoadOptions::new(pin_dir))?;
+        let tables = Tables::adopt(&mut maps, false)?;
+        Ok(Director {
+            maps,
+            tables,
+            attached: BTreeSet::new(),
+        })
+    }
+
+    /// Every service in the maps with its reals as written, their statistics, and how many
+    /// slots of the live Maglev table each real holds (its effective weight).
+    pub fn snapshot(&self) -> Vec<ServiceState> {
+        let mut out: Vec<ServiceState> = self
+            .maps
+            .services()
+            .into_iter()
+            .map(|(key, service)| {
+                let table = self.maps.read_ring(service.ring).ok().flatten();
+                let slots = |index: u32| {
+                    table.as_ref().map_or(0, |t| {
+                        t.iter()
+                            .take(service.ring_size as usize)
+                            .filter(|&&i| i == index)
+                            .count() as u32
+                    })
+                };
+                let reals = self
+                    .tables
+                    .reals_of(&key)
+                    .into_iter()
+                    .map(|(index, real)| RealState {
+                        index,
+                        real,
+                        slots: slots(index),
+                        stats: self.maps.real_stats(index).unwrap_or_default(),
+                    })
+                    .collect();
+                ServiceState {
+                    key,
+                    service,
+                    stats: self.service_stats(&key),
+                    reals,
+                }
+            })
+            .collect();
+        out.sort_by_key(|s| (s.key.vip(), s.key.port(), s.key.proto));
+        out
     }
 
     /// Makes the maps and links hold `want`, writing only what differs: the tunnel settings,

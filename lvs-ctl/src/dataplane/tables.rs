@@ -160,8 +160,10 @@ impl Tables {
 
     /// Rebuilds the writer's memory from the maps a previous controller left pinned, so that
     /// applying the same wanted state again writes nothing and moves no flow. What cannot be
-    /// read back (statistics of reals removed before the restart) starts from zero.
-    pub fn adopt(dp: &mut Maps) -> Result<Self, ApplyError> {
+    /// read back (statistics of reals removed before the restart) starts from zero. `finish`:
+    /// complete a removal the previous controller left half done (a writer does; a read-only
+    /// look does not).
+    pub fn adopt(dp: &mut Maps, finish: bool) -> Result<Self, ApplyError> {
         let mut t = Tables::new();
         let by_id: BTreeMap<u32, (ServiceKey, Service)> = dp
             .services()
@@ -198,7 +200,7 @@ impl Tables {
             {
                 applied.reals.insert(entry.addr(), (index, entry));
                 t.free_reals.remove(&index);
-            } else {
+            } else if finish {
                 // Left by a removal that did not finish: finish it, so no flow follows it.
                 let mut entry = entry;
                 entry.flags &= !(REAL_F_ACTIVE | REAL_F_ASSIGNED);
@@ -228,6 +230,14 @@ impl Tables {
     /// Real index of `addr` in service `key`.
     pub fn real_index(&self, key: &ServiceKey, addr: IpAddr) -> Option<u32> {
         self.services.get(key)?.reals.get(&addr).map(|(i, _)| *i)
+    }
+
+    /// The reals of service `key` as written: index and entry, in address order.
+    pub fn reals_of(&self, key: &ServiceKey) -> Vec<(u32, Real)> {
+        self.services
+            .get(key)
+            .map(|a| a.reals.values().copied().collect())
+            .unwrap_or_default()
     }
 
     /// Compares the maps with what this writer wrote and puts back every difference; returns

@@ -92,6 +92,10 @@ pub struct Global {
     /// Unix socket of the CLI (absolute, at most 107 bytes).
     #[serde(default = "default_socket", skip_serializing_if = "is_default_socket")]
     pub socket: PathBuf,
+    /// A group whose members may use the socket for the read-only commands (`list`, `explain`,
+    /// `save`); changes stay root-only. Default: none (the socket is root-only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket_group: Option<String>,
     /// Re-read the configuration file when it changes (default false, as keepalived). SIGHUP
     /// and `lvs-ctl reload` re-read it either way.
     #[serde(default, skip_serializing_if = "is_false")]
@@ -121,6 +125,7 @@ impl Global {
             conn_table_size: DEFAULT_CONNS,
             pin_path: default_pin_path(),
             socket: default_socket(),
+            socket_group: None,
             watch_config: false,
             maintenance_dir: None,
             on_change: None,

@@ -69,6 +69,7 @@ const GLOBAL: Section = Section {
         "conn_table_size",
         "pin_path",
         "socket",
+        "socket_group",
         "watch_config",
         "maintenance_dir",
         "on_change",

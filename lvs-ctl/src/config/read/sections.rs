@@ -93,6 +93,9 @@ impl Reader {
         if let Some(n) = f.value("maintenance_dir") {
             g.maintenance_dir = self.path_buf(n, &f.path("maintenance_dir"));
         }
+        if let Some(n) = f.value("socket_group") {
+            g.socket_group = self.text(n, &f.path("socket_group"), "a group name");
+        }
         if let Some(n) = f.value("on_change") {
             g.on_change = self.text(n, &f.path("on_change"), "a command");
         }
