@@ -10,6 +10,7 @@ pub mod config;
 pub mod daemon;
 pub mod dataplane;
 pub mod health;
+pub mod logging;
 pub mod maglev;
 pub mod neighbour;
 pub mod render;

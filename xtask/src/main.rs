@@ -9,7 +9,7 @@ use std::{
 };
 
 /// Debian packages the tests, the demo and the benchmark use.
-const APT_PACKAGES: &[&str] = &["iproute2", "ethtool", "procps", "nftables"];
+const APT_PACKAGES: &[&str] = &["iproute2", "ethtool", "procps", "nftables", "systemd"];
 /// What `cargo xtask bench` with default options should take at most.
 const BENCH_BUDGET: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 const BPF_LINKER_VERSION: &str = "0.13.0";

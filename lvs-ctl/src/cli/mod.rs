@@ -64,6 +64,10 @@ pub struct Cli {
     /// The daemon's control socket.
     #[arg(long, global = true, default_value = config::DEFAULT_SOCKET, env = "LVS_SOCKET")]
     pub socket: PathBuf,
+    /// How much to log: error, warn, info, debug or trace (over RUST_LOG and the daemon's
+    /// global.log_level).
+    #[arg(long, global = true, value_enum)]
+    pub log_level: Option<config::LogLevel>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -17,8 +17,8 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Parses the command line and runs it; errors are printed as `lvs-ctl: ...` with exit 1.
 pub fn main() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
+    crate::logging::init(cli.log_level);
     if let Err(e) = run(cli) {
         eprintln!("lvs-ctl: {e:#}");
         std::process::exit(1);

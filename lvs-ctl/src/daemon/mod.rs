@@ -86,6 +86,7 @@ pub fn maintenance(cfg: &Config, dir: Option<&Path>) -> BTreeSet<RealKey> {
 
 mod edit;
 mod neighbours;
+mod notify;
 mod reload;
 mod view;
 
@@ -118,6 +119,33 @@ struct Daemon {
     repairs: VecDeque<(SystemTime, String)>,
     /// This daemon's hold on the pin directory.
     lock: PinLock,
+    /// The status line systemd has (`STATUS=`).
+    status: String,
+}
+
+/// The tunnel settings in words: `source 198.18.0.1, 2001:db8::1, GUE port 6080, TTL 64`.
+fn tunnel_words(cfg: &Config) -> String {
+    let Some(t) = &cfg.global.tunnel else {
+        return "none (no tunnel source)".to_owned();
+    };
+    let sources: Vec<String> = [t.source_v4.map(IpAddr::V4), t.source_v6.map(IpAddr::V6)]
+        .into_iter()
+        .flatten()
+        .map(|a| a.to_string())
+        .collect();
+    let mut words = format!(
+        "source {}, GUE port {}, TTL {}",
+        sources.join(" and "),
+        t.gue_port,
+        t.ttl
+    );
+    if t.vary_bits_v4 > 0 || t.vary_bits_v6 > 0 {
+        words.push_str(&format!(
+            ", {}/{} low source bits varied (IPv4/IPv6)",
+            t.vary_bits_v4, t.vary_bits_v6
+        ));
+    }
+    words
 }
 
 /// How often (in ticks, seconds) the daemon checks that the kernel holds what it wrote.
@@ -188,6 +216,7 @@ async fn main_loop(config_path: &Path) -> Result<(), DaemonError> {
     };
     let mtime = file_mtime(config_path);
     let desired = load(config_path)?;
+    crate::logging::configure(desired.global.log_level);
     let g = &desired.global;
     preflight(&desired)?;
     // One daemon per pin directory, decided before anything is written; held until exit.
@@ -237,12 +266,15 @@ async fn main_loop(config_path: &Path) -> Result<(), DaemonError> {
         fallbacks: BTreeSet::new(),
         repairs: VecDeque::new(),
         lock,
+        status: String::new(),
     };
     d.resolve_all(false).await;
     // The owner writes the tables before it attaches: a first start never runs without them.
     let done = d.reconcile("tables reconciled at start")?;
     if !done.tunnel && done.tables.is_empty() {
         log::info!("the pinned tables already hold the desired state: nothing written");
+    } else if !done.tables.is_empty() {
+        log::info!("tables reconciled at start: {}", done.tables);
     }
     d.monitor.set_checks(d.state.checks.clone());
 
@@ -251,6 +283,7 @@ async fn main_loop(config_path: &Path) -> Result<(), DaemonError> {
     // Running: from here on a failure is repaired, not undone.
     guard.made_pins = false;
     guard.socket = None;
+    notify::ready(&d.status);
 
     let sig = |k: SignalKind, name: &str| {
         signal(k).map_err(|source| DaemonError::Io {
@@ -277,8 +310,8 @@ async fn main_loop(config_path: &Path) -> Result<(), DaemonError> {
                 let _ = reply.send(resp);
             }
             _ = hup.recv() => { let _ = d.reload("SIGHUP").await; }
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+            _ = term.recv() => { notify::stopping(); break }
+            _ = int.recv() => { notify::stopping(); break }
             _ = tick.tick() => d.tick().await,
         }
     }
@@ -296,10 +329,11 @@ impl Daemon {
         let next = compile(&self.desired, &self.rt);
         let done = self.director.apply(&next.dataplane)?;
         if done.tunnel {
-            log::info!("tunnel settings written: {:?}", next.dataplane.tunnel);
+            log::info!("tunnel settings written: {}", tunnel_words(&self.desired));
         }
+        // The event that caused the write has its own line; this one is the detail.
         if !done.tables.is_empty() {
-            log::info!("{why}: {:?}", done.tables);
+            log::debug!("{why}: {}", done.tables);
         }
         for iface in &done.attached {
             log::info!(
@@ -309,7 +343,7 @@ impl Daemon {
         }
         let fallbacks = next.fallbacks();
         for (svc, addr) in fallbacks.difference(&self.fallbacks) {
-            log::info!("service {svc}: fallback {addr} takes new flows, no real can ({why})");
+            log::warn!("service {svc}: fallback {addr} takes new flows, no real can ({why})");
         }
         for (svc, addr) in self.fallbacks.difference(&fallbacks) {
             log::info!(
@@ -318,6 +352,11 @@ impl Daemon {
         }
         self.fallbacks = fallbacks;
         self.state = next;
+        let status = self.summary();
+        if status != self.status {
+            notify::status(&status);
+            self.status = status;
+        }
         Ok(done)
     }
 
@@ -459,7 +498,13 @@ impl Daemon {
             key.0,
             if ev.up { "up" } else { "down" }
         ));
-        log::info!(
+        let level = if ev.up {
+            log::Level::Info
+        } else {
+            log::Level::Warn
+        };
+        log::log!(
+            level,
             "real {} of {}: {} ({}); {effect}",
             key.1,
             key.0,

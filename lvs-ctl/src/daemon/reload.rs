@@ -8,8 +8,17 @@ use crate::{
 use super::*;
 
 impl Daemon {
-    /// Reloads the file. Invalid: rejected, nothing changes.
+    /// Reloads the file, telling systemd (`RELOADING=1`, then `READY=1` whatever the outcome:
+    /// a rejected file leaves the daemon running as before).
     pub(super) async fn reload(&mut self, why: &str) -> Response {
+        notify::reloading();
+        let resp = self.reload_file(why).await;
+        notify::ready(&self.status);
+        resp
+    }
+
+    /// Reloads the file. Invalid: rejected, nothing changes.
+    async fn reload_file(&mut self, why: &str) -> Response {
         self.mtime = file_mtime(&self.path);
         let next = match config::load(&self.path) {
             Ok(c) => c,
@@ -83,18 +92,21 @@ impl Daemon {
             self.desired.global.maintenance_dir.as_deref(),
         );
         self.resolve_new().await;
-        if let Err(e) = self.reconcile(&format!("reload ({why})")) {
-            self.file = old_file;
-            self.desired = old;
-            self.rt.drained = old_drained;
-            self.apply_or_log("restoring after a failed reload");
-            return Response::Error {
-                message: format!(
-                    "reload ({why}): writing the tables: {e}; previous state restored"
-                ),
-            };
-        }
+        let done = match self.reconcile(&format!("reload ({why})")) {
+            Ok(done) => done,
+            Err(e) => {
+                self.file = old_file;
+                self.desired = old;
+                self.rt.drained = old_drained;
+                self.apply_or_log("restoring after a failed reload");
+                let message =
+                    format!("reload ({why}): writing the tables: {e}; previous state restored");
+                log::error!("{message}");
+                return Response::Error { message };
+            }
+        };
         self.monitor.set_checks(checks(&self.desired));
+        crate::logging::configure(self.desired.global.log_level);
         let mut message = format!(
             "reloaded {} ({why}): {} service(s)",
             self.path.display(),
@@ -106,7 +118,11 @@ impl Daemon {
                 restart.join(", ")
             ));
         }
-        log::info!("{message}");
+        if done.tables.is_empty() {
+            log::info!("{message}");
+        } else {
+            log::info!("{message}; {}", done.tables);
+        }
         Response::Done { message }
     }
 }

@@ -111,6 +111,28 @@ impl Report {
     }
 }
 
+/// In words, the parts that are not zero: `1 service added, 2 tables written, 3 reals written`.
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts = [
+            (self.services_added, "service", "added"),
+            (self.services_removed, "service", "removed"),
+            (self.tables_written, "Maglev table", "written"),
+            (self.reals_written, "real", "written"),
+            (self.reals_removed, "real", "removed"),
+        ];
+        let words: Vec<String> = parts
+            .iter()
+            .filter(|(n, ..)| *n > 0)
+            .map(|(n, what, done)| format!("{n} {what}{} {done}", if *n == 1 { "" } else { "s" }))
+            .collect();
+        match words.is_empty() {
+            true => f.write_str("nothing written"),
+            false => f.write_str(&words.join(", ")),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     #[error(transparent)]

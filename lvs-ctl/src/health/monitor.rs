@@ -286,7 +286,7 @@ async fn run<K: CheckId>(
                     Some((state, cause)) => {
                         s.since = now;
                         s.last_change.clone_from(&cause);
-                        log::info!("{cause}: now {state}");
+                        log::debug!("{cause}: now {state}");
                         let up = state == State::Up;
                         s.subscribers
                             .iter_mut()

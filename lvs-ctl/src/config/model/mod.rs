@@ -113,6 +113,9 @@ pub struct Global {
     /// Defaults of every health check.
     #[serde(default, skip_serializing_if = "is_default")]
     pub check_defaults: CheckDefaults,
+    /// The daemon's log level (`--log-level` and `RUST_LOG` take precedence).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub log_level: LogLevel,
 }
 
 impl Global {
@@ -131,6 +134,7 @@ impl Global {
             on_change: None,
             tunnel: None,
             check_defaults: CheckDefaults::default(),
+            log_level: LogLevel::default(),
         }
     }
 }
@@ -148,6 +152,41 @@ pub enum XdpMode {
     Native,
     /// Generic mode (slower, works on every interface).
     Skb,
+}
+
+/// How much the daemon logs: `global.log_level` and `--log-level`.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Only errors.
+    Error,
+    /// Errors and warnings (a real going down, a repaired map).
+    Warn,
+    /// Every change of state (the default).
+    #[default]
+    Info,
+    /// Also every check result and table write.
+    Debug,
+    /// Everything, the libraries' details included.
+    Trace,
+}
+
+impl LogLevel {
+    /// The names the configuration takes, in order.
+    pub const NAMES: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
+
+    /// The level for the `log` crate.
+    pub fn filter(self) -> log::LevelFilter {
+        match self {
+            LogLevel::Error => log::LevelFilter::Error,
+            LogLevel::Warn => log::LevelFilter::Warn,
+            LogLevel::Info => log::LevelFilter::Info,
+            LogLevel::Debug => log::LevelFilter::Debug,
+            LogLevel::Trace => log::LevelFilter::Trace,
+        }
+    }
 }
 
 /// The `global.tunnel:` section: outer source addresses of encapsulated packets.

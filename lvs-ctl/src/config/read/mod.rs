@@ -75,6 +75,7 @@ const GLOBAL: Section = Section {
         "on_change",
         "tunnel",
         "check_defaults",
+        "log_level",
     ],
 };
 const TUNNEL: Section = Section {

@@ -65,6 +65,18 @@ impl Reader {
                 g.xdp_mode = m;
             }
         }
+        if let Some(n) = f.value("log_level") {
+            let options = [
+                ("error", LogLevel::Error),
+                ("warn", LogLevel::Warn),
+                ("info", LogLevel::Info),
+                ("debug", LogLevel::Debug),
+                ("trace", LogLevel::Trace),
+            ];
+            if let Some(l) = self.choice(n, &f.path("log_level"), &LogLevel::NAMES, &options) {
+                g.log_level = l;
+            }
+        }
         if let Some(n) = f.value("ring_size")
             && let Some(v) = self.u32(n, &f.path("ring_size"), &RING_SIZE_RANGE)
         {

@@ -23,6 +23,7 @@ fn reference_file_loads_and_shows_every_key() {
         "source_v6:",
         "gue_port:",
         "check_defaults:",
+        "log_level:",
         "interval:",
         "timeout:",
         "fall:",
