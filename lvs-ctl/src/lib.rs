@@ -11,5 +11,6 @@ pub mod daemon;
 pub mod dataplane;
 pub mod health;
 pub mod maglev;
+pub mod metrics;
 pub mod neighbour;
 pub mod render;

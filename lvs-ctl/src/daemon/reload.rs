@@ -9,7 +9,7 @@ use super::*;
 
 impl Daemon {
     /// Reloads the file. Invalid: rejected, nothing changes.
-    pub(super) async fn reload(&mut self, why: &str) -> Response {
+    pub(super) async fn reload_file(&mut self, why: &str) -> Response {
         self.mtime = file_mtime(&self.path);
         let next = match config::load(&self.path) {
             Ok(c) => c,
@@ -40,6 +40,10 @@ impl Daemon {
             (
                 "global.xdp_mode",
                 self.desired.global.xdp_mode != next.global.xdp_mode,
+            ),
+            (
+                "global.metrics",
+                self.desired.global.metrics != next.global.metrics,
             ),
         ]
         .into_iter()
