@@ -8,8 +8,9 @@ use std::{
     process::Command,
 };
 
-/// Debian packages the tests, the demo and the benchmark use.
-const APT_PACKAGES: &[&str] = &["iproute2", "ethtool", "procps", "nftables"];
+/// Debian packages the tests, the demo and the benchmark use (`prometheus`: the metrics test
+/// checks the exposition with its `promtool`).
+const APT_PACKAGES: &[&str] = &["iproute2", "ethtool", "procps", "nftables", "prometheus"];
 /// What `cargo xtask bench` with default options should take at most.
 const BENCH_BUDGET: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 const BPF_LINKER_VERSION: &str = "0.13.0";
