@@ -142,42 +142,22 @@ fn to_i64(v: impl TryInto<i64>) -> i64 {
 pub fn registry(s: &Sample) -> Registry {
     let mut reg = Registry::with_prefix("lvs");
 
-    let svc_packets = counters(
-        &mut reg,
-        "service_packets",
-        "Packets forwarded to the reals of a service",
-        None,
-    );
-    let svc_bytes = counters(
-        &mut reg,
-        "service",
-        "Bytes forwarded to the reals of a service",
-        Some(Unit::Bytes),
-    );
-    let svc_conns = counters(
-        &mut reg,
-        "service_connections",
-        "New connections (flows) scheduled by a service",
-        None,
-    );
-    let real_packets = counters(
-        &mut reg,
-        "real_packets",
-        "Packets forwarded to a real",
-        None,
-    );
-    let real_bytes = counters(
-        &mut reg,
-        "real",
-        "Bytes forwarded to a real",
-        Some(Unit::Bytes),
-    );
-    let real_conns = counters(
-        &mut reg,
-        "real_connections",
-        "New connections (flows) scheduled to a real",
-        None,
-    );
+    // Packets, bytes and new connections (flows), of services and of reals.
+    let traffic = |reg: &mut Registry, of: &str, whose: &str| {
+        [
+            (format!("{of}_packets"), "Packets forwarded to", None),
+            (of.to_owned(), "Bytes forwarded to", Some(Unit::Bytes)),
+            (
+                format!("{of}_connections"),
+                "New connections (flows) scheduled to",
+                None,
+            ),
+        ]
+        .map(|(name, what, unit)| counters(reg, &name, &format!("{what} {whose}"), unit))
+    };
+    let [svc_packets, svc_bytes, svc_conns] =
+        traffic(&mut reg, "service", "the reals of a service");
+    let [real_packets, real_bytes, real_conns] = traffic(&mut reg, "real", "a real");
     let weight = gauges(
         &mut reg,
         "real_weight",

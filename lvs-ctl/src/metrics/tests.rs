@@ -1,53 +1,20 @@
 //! The exposition of a known sample: names, labels, values and both formats.
 
 use super::*;
-use crate::{
-    api::{Health, RateView, RealView, ServiceRef, StatsView},
-    config::{Method, Protocol},
-    health::{State, Status, Target},
-};
+use crate::health::{State, Status, Target};
 use std::collections::BTreeMap;
 
+/// `list`'s test listing (198.18.100.1:80/tcp with 198.18.1.2 up and 198.18.1.3 drained, and
+/// a UDP service on IPv6 with a real down), a check, counters and a rejected reload.
 fn sample() -> Sample {
-    let service = ServiceRef {
-        vip: "198.18.100.1".parse().expect("vip"),
-        port: 80,
-        protocol: Protocol::Tcp,
-    };
-    let real: std::net::IpAddr = "198.18.1.2".parse().expect("real");
-    let stats = StatsView {
-        conns: 3,
-        packets: 30,
-        bytes: 3000,
-    };
+    let services = crate::render::tests::sample().services;
+    let service = services[0].service;
+    let real = services[0].reals[0].address;
     let mut recorder = Recorder::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1000), 1024);
     recorder.map_writes.observe(0.002);
     recorder.reloaded(SystemTime::UNIX_EPOCH + Duration::from_secs(2000), false);
     Sample {
-        services: vec![ServiceView {
-            name: None,
-            service,
-            persistent: false,
-            quiescent: true,
-            ring_size: 7,
-            stats,
-            rate: RateView::default(),
-            reals: vec![RealView {
-                address: real,
-                method: Method::default(),
-                configured_weight: 2,
-                weight: 2,
-                active: true,
-                health: Health::Up,
-                drained: false,
-                maintenance: false,
-                fallback: false,
-                resolved: true,
-                stats,
-                rate: RateView::default(),
-                check: None,
-            }],
-        }],
+        services,
         checks: vec![Status {
             id: (service, real),
             target: Target::new(std::net::SocketAddr::new(real, 80)),
@@ -71,15 +38,19 @@ fn text_names_every_metric_with_its_labels() {
     let text = encode(&sample(), Format::Text);
     for line in [
         "# TYPE lvs_service_packets_total counter",
-        r#"lvs_service_packets_total{service="198.18.100.1:80/tcp"} 30"#,
-        r#"lvs_service_bytes_total{service="198.18.100.1:80/tcp"} 3000"#,
-        r#"lvs_service_connections_total{service="198.18.100.1:80/tcp"} 3"#,
-        r#"lvs_real_packets_total{service="198.18.100.1:80/tcp",real="198.18.1.2"} 30"#,
-        r#"lvs_real_bytes_total{service="198.18.100.1:80/tcp",real="198.18.1.2"} 3000"#,
+        r#"lvs_service_packets_total{service="198.18.100.1:80/tcp"} 123456909"#,
+        r#"lvs_service_bytes_total{service="198.18.100.1:80/tcp"} 98765441100"#,
+        r#"lvs_service_connections_total{service="198.18.100.1:80/tcp"} 4"#,
+        r#"lvs_service_packets_total{service="[2001:db8:100::1]:53/udp"} 0"#,
+        r#"lvs_real_packets_total{service="198.18.100.1:80/tcp",real="198.18.1.2"} 120"#,
+        r#"lvs_real_bytes_total{service="198.18.100.1:80/tcp",real="198.18.1.2"} 9000"#,
         r#"lvs_real_connections_total{service="198.18.100.1:80/tcp",real="198.18.1.2"} 3"#,
-        r#"lvs_real_weight{service="198.18.100.1:80/tcp",real="198.18.1.2"} 2"#,
+        r#"lvs_real_weight{service="198.18.100.1:80/tcp",real="198.18.1.3"} 0"#,
+        r#"lvs_real_configured_weight{service="198.18.100.1:80/tcp",real="198.18.1.3"} 2"#,
         r#"lvs_real_health{service="198.18.100.1:80/tcp",real="198.18.1.2",state="up"} 1"#,
         r#"lvs_real_health{service="198.18.100.1:80/tcp",real="198.18.1.2",state="down"} 0"#,
+        r#"lvs_real_health{service="[2001:db8:100::1]:53/udp",real="2001:db8:1::2",state="down"} 1"#,
+        r#"lvs_real_active{service="[2001:db8:100::1]:53/udp",real="2001:db8:1::2"} 0"#,
         r#"lvs_check_duration_seconds{service="198.18.100.1:80/tcp",real="198.18.1.2",check="connect"} 0.005"#,
         r#"lvs_check_failures_total{service="198.18.100.1:80/tcp",real="198.18.1.2",check="connect",cause="refused"} 4"#,
         r#"lvs_dataplane_packets_total{reason="tx"} 30"#,
