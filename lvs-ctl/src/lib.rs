@@ -12,5 +12,6 @@ pub mod dataplane;
 pub mod health;
 pub mod logging;
 pub mod maglev;
+pub mod metrics;
 pub mod neighbour;
 pub mod render;

@@ -389,11 +389,12 @@ impl StatsView {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::api::{ConnView, Health};
 
-    fn sample() -> Listing {
+    /// Two services, one real drained, one down: also the metrics tests' listing.
+    pub(crate) fn sample() -> Listing {
         let real = |a: &str, w: u32| RealView {
             address: a.parse().unwrap(),
             method: Method::Dr,

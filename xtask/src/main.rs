@@ -8,8 +8,17 @@ use std::{
     process::Command,
 };
 
-/// Debian packages the tests, the demo and the benchmark use.
-const APT_PACKAGES: &[&str] = &["iproute2", "ethtool", "procps", "nftables", "systemd"];
+/// Debian packages the tests, the demo and the benchmark use (`systemd`: the unit test runs
+/// its `systemd-analyze verify`; `prometheus`: the metrics test checks the exposition with
+/// its `promtool`).
+const APT_PACKAGES: &[&str] = &[
+    "iproute2",
+    "ethtool",
+    "procps",
+    "nftables",
+    "systemd",
+    "prometheus",
+];
 /// What `cargo xtask bench` with default options should take at most.
 const BENCH_BUDGET: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 const BPF_LINKER_VERSION: &str = "0.13.0";

@@ -23,6 +23,7 @@ use crate::{
     config::{self, Config},
     dataplane::{self, Applied, ApplyError, Director, LoadOptions, PinLock},
     health::{self, Event, Monitor, Target},
+    metrics::{self, Recorder},
     neighbour::Resolver,
 };
 use lvs_common::Stats;
@@ -88,6 +89,7 @@ mod edit;
 mod neighbours;
 mod notify;
 mod reload;
+mod scrape;
 mod view;
 
 pub use crate::compile::{Planned, RealKey, RunState, checks, plan};
@@ -119,6 +121,8 @@ struct Daemon {
     repairs: VecDeque<(SystemTime, String)>,
     /// This daemon's hold on the pin directory.
     lock: PinLock,
+    /// Reloads and map writes, for metrics.
+    recorder: Recorder,
     /// The status line systemd has (`STATUS=`).
     status: String,
 }
@@ -233,6 +237,15 @@ async fn main_loop(config_path: &Path) -> Result<(), DaemonError> {
     // One daemon per socket too: a live one there is an error before any kernel write.
     let listener = api::server::bind(&g.socket, group)?;
     guard.socket = Some(g.socket.clone());
+    let metrics_listener = g
+        .metrics
+        .map(|addr| {
+            metrics::server::bind(addr).map_err(|source| DaemonError::Io {
+                what: format!("binding global.metrics {addr}"),
+                source,
+            })
+        })
+        .transpose()?;
     let mut opts = LoadOptions::new(&g.pin_path);
     opts.conn_table_size = g.conn_table_size;
     // A restart: the owner adopts the pinned maps, so reconciling the same desired state
@@ -267,6 +280,7 @@ async fn main_loop(config_path: &Path) -> Result<(), DaemonError> {
         repairs: VecDeque::new(),
         lock,
         status: String::new(),
+        recorder: Recorder::new(SystemTime::now(), opts.conn_table_size),
     };
     d.resolve_all(false).await;
     // The owner writes the tables before it attaches: a first start never runs without them.
@@ -280,6 +294,15 @@ async fn main_loop(config_path: &Path) -> Result<(), DaemonError> {
 
     let mut calls = api::server::listen(listener);
     log::info!("listening on {}", socket.display());
+    // Scrapes come to this task as API calls do (none when metrics are off: the sender is
+    // dropped and the branch below never fires).
+    let (scrape_tx, mut scrapes) = mpsc::channel::<metrics::server::Ask>(4);
+    if let Some(l) = metrics_listener {
+        if let Ok(a) = l.local_addr() {
+            log::info!("metrics at http://{a}/metrics");
+        }
+        metrics::server::serve(l, scrape_tx);
+    }
     // Running: from here on a failure is repaired, not undone.
     guard.made_pins = false;
     guard.socket = None;
@@ -309,6 +332,7 @@ async fn main_loop(config_path: &Path) -> Result<(), DaemonError> {
                 let resp = d.handle(req).await;
                 let _ = reply.send(resp);
             }
+            Some(ask) = scrapes.recv() => { let _ = ask.send(d.scrape()); }
             _ = hup.recv() => { let _ = d.reload("SIGHUP").await; }
             _ = term.recv() => { notify::stopping(); break }
             _ = int.recv() => { notify::stopping(); break }
@@ -327,7 +351,12 @@ impl Daemon {
     /// `list` shows. Returns what was written.
     pub(super) fn reconcile(&mut self, why: &str) -> Result<Applied, ApplyError> {
         let next = compile(&self.desired, &self.rt);
-        let done = self.director.apply(&next.dataplane)?;
+        let started = Instant::now();
+        let done = self.director.apply(&next.dataplane);
+        self.recorder
+            .map_writes
+            .observe(started.elapsed().as_secs_f64());
+        let done = done?;
         if done.tunnel {
             log::info!("tunnel settings written: {}", tunnel_words(&self.desired));
         }

@@ -8,17 +8,8 @@ use crate::{
 use super::*;
 
 impl Daemon {
-    /// Reloads the file, telling systemd (`RELOADING=1`, then `READY=1` whatever the outcome:
-    /// a rejected file leaves the daemon running as before).
-    pub(super) async fn reload(&mut self, why: &str) -> Response {
-        notify::reloading();
-        let resp = self.reload_file(why).await;
-        notify::ready(&self.status);
-        resp
-    }
-
     /// Reloads the file. Invalid: rejected, nothing changes.
-    async fn reload_file(&mut self, why: &str) -> Response {
+    pub(super) async fn reload_file(&mut self, why: &str) -> Response {
         self.mtime = file_mtime(&self.path);
         let next = match config::load(&self.path) {
             Ok(c) => c,
@@ -49,6 +40,10 @@ impl Daemon {
             (
                 "global.xdp_mode",
                 self.desired.global.xdp_mode != next.global.xdp_mode,
+            ),
+            (
+                "global.metrics",
+                self.desired.global.metrics != next.global.metrics,
             ),
         ]
         .into_iter()

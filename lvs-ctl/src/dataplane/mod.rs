@@ -272,6 +272,11 @@ impl Director {
         self.tables.real_index(key, addr)
     }
 
+    /// Entries in the connection table (walks it: for metrics and tests, not hot paths).
+    pub fn conn_count(&self) -> usize {
+        self.maps.conn_count()
+    }
+
     /// Every verdict and reason counter, summed over the CPUs.
     pub fn counters(&self) -> Result<Vec<(Reason, u64)>> {
         self.maps.counters()

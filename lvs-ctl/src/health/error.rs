@@ -33,6 +33,26 @@ pub enum ProbeError {
 }
 
 impl ProbeError {
+    /// The kind of failure, a label for metrics: `timeout`, `refused`, `reset`,
+    /// `unreachable`, `io` (another socket or process error), `response` (the server answered
+    /// wrongly), `invalid` or `off`.
+    pub fn kind(&self) -> &'static str {
+        use io::ErrorKind as K;
+        match self {
+            ProbeError::Timeout(_) => "timeout",
+            ProbeError::Io { source, .. } => match source.kind() {
+                K::TimedOut => "timeout",
+                K::ConnectionRefused => "refused",
+                K::ConnectionReset | K::ConnectionAborted | K::UnexpectedEof => "reset",
+                K::HostUnreachable | K::NetworkUnreachable => "unreachable",
+                _ => "io",
+            },
+            ProbeError::Failed(_) => "response",
+            ProbeError::Invalid(_) => "invalid",
+            ProbeError::Off => "off",
+        }
+    }
+
     /// An I/O error while doing `op`.
     pub(crate) fn io(op: &'static str) -> impl FnOnce(io::Error) -> Self {
         move |source| ProbeError::Io { op, source }

@@ -1,8 +1,8 @@
 //! Scheduling: one tokio task per distinct `(Target, CheckSpec)`, its results fanned out to
 //! every [`CheckId`] that wants it.
 
-use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -59,6 +59,8 @@ pub struct Status<K> {
     pub last_duration: Option<Duration>,
     /// When the last probe ended.
     pub last_probe: Option<SystemTime>,
+    /// Failed probes since the check started, by [`ProbeError::kind`](super::ProbeError::kind).
+    pub failures: BTreeMap<&'static str, u64>,
 }
 
 type Key = (Target, CheckSpec);
@@ -163,6 +165,7 @@ impl<K: CheckId> Monitor<K> {
                     last_error: s.last_error.clone(),
                     last_duration: s.last_duration,
                     last_probe: s.last_probe,
+                    failures: s.failures.clone(),
                 })
             })
             .collect()
@@ -193,6 +196,7 @@ struct Shared<K> {
     last_error: Option<String>,
     last_duration: Option<Duration>,
     last_probe: Option<SystemTime>,
+    failures: BTreeMap<&'static str, u64>,
     /// Subscribed ids, each with whether it has been told the current state.
     subscribers: HashMap<K, bool>,
 }
@@ -208,6 +212,7 @@ impl<K: CheckId> Probe<K> {
             last_error: None,
             last_duration: None,
             last_probe: None,
+            failures: BTreeMap::new(),
             subscribers: HashMap::new(),
         }));
         let wake = Arc::new(Notify::new());
@@ -277,6 +282,9 @@ async fn run<K: CheckId>(
                 let mut s = lock(&shared);
                 s.last_probe = Some(now);
                 s.last_duration = Some(took);
+                if let Err(e) = &result {
+                    *s.failures.entry(e.kind()).or_default() += 1;
+                }
                 let changed = s.tracker.record(result.is_ok());
                 // The words only when someone reads them: a failure, or a change of state.
                 let cause = (result.is_err() || changed.is_some()).then(|| prober.cause(&result));

@@ -107,6 +107,10 @@ pub struct Global {
     /// Command run on every change of a real's state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_change: Option<String>,
+    /// Address and port of the Prometheus metrics endpoint (`GET /metrics`); none: off.
+    /// Read at start: a reload that changes it takes effect at the next start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<SocketAddr>,
     /// Tunnel sources for `ipip` and `gue` reals.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tunnel: Option<Tunnel>,
@@ -132,6 +136,7 @@ impl Global {
             watch_config: false,
             maintenance_dir: None,
             on_change: None,
+            metrics: None,
             tunnel: None,
             check_defaults: CheckDefaults::default(),
             log_level: LogLevel::default(),

@@ -6,7 +6,7 @@
 //! path is noted as broken, so that the semantic rules, which run on what was read, do not
 //! report consequences of it (see [`super::validate::Finding`]).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use super::model::*;
 use super::validate::{
-    CONN_TABLE_SIZE_RANGE, FALL_RISE_RANGE, RING_SIZE_RANGE, STATUS_RANGE, WEIGHT_RANGE,
+    CONN_TABLE_SIZE_RANGE, FALL_RISE_RANGE, METRICS_ADDRESS, RING_SIZE_RANGE, STATUS_RANGE,
+    WEIGHT_RANGE,
 };
 use super::yaml::{Mark, Node, Value};
 use super::{Located, duration, quoted};
@@ -73,6 +74,7 @@ const GLOBAL: Section = Section {
         "watch_config",
         "maintenance_dir",
         "on_change",
+        "metrics",
         "tunnel",
         "check_defaults",
         "log_level",

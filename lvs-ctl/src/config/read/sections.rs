@@ -111,6 +111,9 @@ impl Reader {
         if let Some(n) = f.value("on_change") {
             g.on_change = self.text(n, &f.path("on_change"), "a command");
         }
+        if let Some(n) = f.value("metrics") {
+            g.metrics = self.address::<SocketAddr>(n, &f.path("metrics"), METRICS_ADDRESS);
+        }
         if let Some((key, n)) = f.get("tunnel") {
             g.tunnel = self.tunnel(n, key.mark);
         }

@@ -101,6 +101,16 @@ fn bad_configurations_report_every_fault_path() {
             vec!["global.pin_path", "global.socket", "global.maintenance_dir"],
         ),
         (
+            "metrics: port 0",
+            "global:\n  interfaces: [eth0]\n  metrics: 127.0.0.1:0\n".into(),
+            vec!["global.metrics"],
+        ),
+        (
+            "metrics: no port",
+            "global:\n  interfaces: [eth0]\n  metrics: 127.0.0.1\n".into(),
+            vec!["global.metrics"],
+        ),
+        (
             "check defaults: timeout over interval, ranges",
             "global:\n  interfaces: [eth0]\n  check_defaults: {interval: 1s, timeout: 2s, fall: 0, rise: 101}\n".into(),
             vec![
@@ -314,6 +324,24 @@ fn fault_messages_name_the_value_and_the_rule() {
         ]
         .join("\n")
     );
+}
+
+#[test]
+fn metrics_faults_say_what_is_allowed() {
+    for (value, fault) in [
+        (
+            "127.0.0.1",
+            "line 3: global.metrics: \"127.0.0.1\" is not an address and a port from 1 to 65535 (127.0.0.1:9474, [::1]:9474)",
+        ),
+        (
+            "127.0.0.1:0",
+            "line 3: global.metrics: 127.0.0.1:0: port 0 is not allowed: an address and a port from 1 to 65535 (127.0.0.1:9474, [::1]:9474)",
+        ),
+    ] {
+        let text = format!("global:\n  interfaces: [eth0]\n  metrics: {value}\n");
+        let err = parse(&text).expect_err("invalid");
+        assert_eq!(err.to_string(), fault, "{text}");
+    }
 }
 
 #[test]

@@ -18,6 +18,7 @@ fn reference_file_loads_and_shows_every_key() {
         "watch_config:",
         "maintenance_dir:",
         "on_change:",
+        "metrics:",
         "tunnel:",
         "source_v4:",
         "source_v6:",
@@ -59,6 +60,7 @@ fn reference_file_loads_and_shows_every_key() {
         let mut g = Global::new(vec!["eth0".into()]);
         g.maintenance_dir = Some("/etc/lvs/maintenance".into());
         g.on_change = Some("/usr/local/bin/lvs-notify".into());
+        g.metrics = Some("127.0.0.1:9474".parse().expect("metrics address"));
         g.tunnel = Some(Tunnel {
             source_v4: Some("198.18.0.1".parse().expect("v4")),
             source_v6: Some("2001:db8::1".parse().expect("v6")),

@@ -35,6 +35,9 @@ pub const STATUS_RANGE: RangeInclusive<u16> = 100..=599;
 pub const IFNAME_MAX: usize = 15;
 /// Longest Unix socket path: `sun_path` holds 108 bytes with the terminating NUL.
 pub const SOCKET_PATH_MAX: usize = 107;
+/// What `global.metrics` takes.
+pub const METRICS_ADDRESS: &str =
+    "an address and a port from 1 to 65535 (127.0.0.1:9474, [::1]:9474)";
 /// Longest service name, in bytes (names are shown in logs and in `lvs-ctl list`).
 pub const NAME_MAX: usize = 64;
 
@@ -219,6 +222,14 @@ impl Validator {
             && cmd.trim().is_empty()
         {
             self.fault("global.on_change", "the command is empty");
+        }
+        if let Some(a) = g.metrics
+            && a.port() == 0
+        {
+            self.fault(
+                "global.metrics",
+                format!("{a}: port 0 is not allowed: {METRICS_ADDRESS}"),
+            );
         }
         if let Some(t) = &g.tunnel {
             if t.gue_port == 0 {
