@@ -198,7 +198,7 @@ services:
         err.to_string(),
         [
             "line 3: global.ring_size: 65536 is not a prime (Maglev needs a prime table size); the nearest are 65521 and 65537",
-            "line 4: global.xdp_mod: unknown key; did you mean xdp_mode? (keys of global: interfaces, xdp_mode, ring_size, conn_table_size, pin_path, socket, socket_group, watch_config, maintenance_dir, on_change, metrics, tunnel, check_defaults)",
+            "line 4: global.xdp_mod: unknown key; did you mean xdp_mode? (keys of global: interfaces, xdp_mode, ring_size, conn_table_size, pin_path, socket, socket_group, watch_config, maintenance_dir, on_change, metrics, tunnel, check_defaults, log_level)",
             "line 7: services[0].port: 65536 is not allowed: a whole number from 0 to 65535",
             "line 9: services[0].reals[0].weight: -1 is not allowed: a whole number from 0 to 65535",
             "line 10: services[0].reals[1].address: 127.0.0.1 is a loopback address: a real or fallback must be another host",
