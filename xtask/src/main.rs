@@ -8,8 +8,10 @@ use std::{
     process::Command,
 };
 
+mod package;
+
 /// Debian packages the tests, the demo and the benchmark use.
-const APT_PACKAGES: &[&str] = &["iproute2", "ethtool", "procps", "nftables"];
+const APT_PACKAGES: &[&str] = &["iproute2", "ethtool", "procps", "nftables", "man-db"];
 /// What `cargo xtask bench` with default options should take at most.
 const BENCH_BUDGET: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 const BPF_LINKER_VERSION: &str = "0.13.0";
@@ -71,6 +73,9 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Build the Debian package target/debian/lvs_VERSION_ARCH.deb (lvs-ctl, lvs.service, man
+    /// pages, completions, /etc/lvs/lvs.yaml as a conffile) and print its path.
+    Package,
 }
 
 fn main() -> Result<()> {
@@ -103,9 +108,14 @@ fn main() -> Result<()> {
                 "-D",
                 "warnings",
             ]))?;
-            let mut test = vec!["test".to_string()];
-            test.extend(args);
-            cargo(&test.iter().map(String::as_str).collect::<Vec<_>>())
+            // The package test (tests/tests/package.rs) installs this one.
+            let deb = package::package(&root)?;
+            run(
+                Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                    .arg("test")
+                    .args(args)
+                    .env("LVS_DEB", deb),
+            )
         }
         Cmd::Bench { only, args } => {
             let wanted: Vec<&str> = BENCHES
@@ -149,6 +159,10 @@ fn main() -> Result<()> {
             if !failed.is_empty() {
                 bail!("benchmarks failed: {failed:?}");
             }
+            Ok(())
+        }
+        Cmd::Package => {
+            println!("{}", package::package(&root)?.display());
             Ok(())
         }
         Cmd::Demo { args } => {
