@@ -267,3 +267,15 @@ from commit {}.\n\n -- {MAINTAINER}  {}\n",
         date.trim()
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::glibc_needed;
+
+    #[test]
+    fn glibc_needed_is_the_highest_version_named() {
+        let dynstr = b"\0libc.so.6\0GLIBC_2.2.5\0GLIBC_2.34\0GLIBC_2.3.4\0GLIBC_PRIVATE\0GLIBC_2.";
+        assert_eq!(glibc_needed(dynstr), Some((2, 34)));
+        assert_eq!(glibc_needed(b"no versions here"), None);
+    }
+}
