@@ -8,9 +8,11 @@ use std::{
     process::Command,
 };
 
+mod package;
+
 /// Debian packages the tests, the demo and the benchmark use (`systemd`: the unit test runs
 /// its `systemd-analyze verify`; `prometheus`: the metrics test checks the exposition with
-/// its `promtool`).
+/// its `promtool`; `man-db`: the package test formats an installed man page).
 const APT_PACKAGES: &[&str] = &[
     "iproute2",
     "ethtool",
@@ -18,6 +20,7 @@ const APT_PACKAGES: &[&str] = &[
     "nftables",
     "systemd",
     "prometheus",
+    "man-db",
 ];
 /// What `cargo xtask bench` with default options should take at most.
 const BENCH_BUDGET: std::time::Duration = std::time::Duration::from_secs(15 * 60);
@@ -80,6 +83,9 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Build the Debian package target/debian/lvs_VERSION_ARCH.deb (lvs-ctl, lvs.service, man
+    /// pages, completions, /etc/lvs/lvs.yaml as a conffile) and print its path.
+    Package,
 }
 
 fn main() -> Result<()> {
@@ -112,9 +118,14 @@ fn main() -> Result<()> {
                 "-D",
                 "warnings",
             ]))?;
-            let mut test = vec!["test".to_string()];
-            test.extend(args);
-            cargo(&test.iter().map(String::as_str).collect::<Vec<_>>())
+            // The package test (tests/tests/package.rs) installs this one.
+            let deb = package::package(&root)?;
+            run(
+                Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                    .arg("test")
+                    .args(args)
+                    .env("LVS_DEB", deb),
+            )
         }
         Cmd::Bench { only, args } => {
             let wanted: Vec<&str> = BENCHES
@@ -158,6 +169,10 @@ fn main() -> Result<()> {
             if !failed.is_empty() {
                 bail!("benchmarks failed: {failed:?}");
             }
+            Ok(())
+        }
+        Cmd::Package => {
+            println!("{}", package::package(&root)?.display());
             Ok(())
         }
         Cmd::Demo { args } => {

@@ -14,6 +14,7 @@ use std::{
 /// Default directory of the pinned programs, links and maps.
 pub use crate::config::DEFAULT_PIN_PATH as DEFAULT_PIN_DIR;
 
+mod generate;
 mod offline;
 mod run;
 
@@ -204,6 +205,17 @@ lvs-ctl explain '[2001:db8::1]:5353' '->' '[2001:db8:100::1]:53/udp'"
     /// (the lvs_decap XDP program) and hand the inner packets to the kernel.
     #[command(subcommand)]
     Decap(DecapCmd),
+    /// Write the man pages or a shell's completions (for packaging; hidden).
+    #[command(subcommand, hide = true)]
+    Generate(Generate),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Generate {
+    /// Write one man page (section 8) per command into DIR, and print their paths.
+    Man { dir: PathBuf },
+    /// Print SHELL's completion script for lvs-ctl.
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(Subcommand, Debug)]

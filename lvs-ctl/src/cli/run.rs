@@ -400,6 +400,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Decap(cmd) => decap(cmd),
+        Command::Generate(what) => super::generate::run(what),
     }
 }
 
