@@ -90,10 +90,12 @@ mod neighbours;
 mod notify;
 mod reload;
 mod scrape;
+mod start;
 mod view;
 
 pub use crate::compile::{Planned, RealKey, RunState, checks, plan};
 pub use edit::edit;
+use start::{StartGuard, preflight};
 pub use view::{connections, explain};
 
 // -------------------------------------------------------------------------------------------
@@ -172,43 +174,6 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
 
 fn file_mtime(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
-}
-
-/// Undoes a start that fails: the socket it bound, and the pins it made where there were none
-/// (links with them: the program is detached). Disarmed once the daemon runs.
-struct StartGuard {
-    pin_dir: PathBuf,
-    made_pins: bool,
-    socket: Option<PathBuf>,
-}
-
-impl Drop for StartGuard {
-    fn drop(&mut self) {
-        if let Some(socket) = &self.socket {
-            let _ = std::fs::remove_file(socket);
-        }
-        if self.made_pins
-            && let Err(e) = dataplane::unpin_all(&self.pin_dir)
-        {
-            log::error!(
-                "start failed; removing {} again: {e}",
-                self.pin_dir.display()
-            );
-        }
-    }
-}
-
-/// Every check of a start that writes nothing to the kernel, so a start that cannot succeed
-/// fails before the first write: the interfaces exist (and fit the interface table), the
-/// socket path fits a unix socket address.
-fn preflight(cfg: &Config) -> Result<(), DaemonError> {
-    let g = &cfg.global;
-    api::server::check_path(&g.socket)?;
-    if let Some(name) = &g.socket_group {
-        api::server::group_id(&g.socket, name)?;
-    }
-    Director::preflight(&g.interfaces)?;
-    Ok(())
 }
 
 async fn main_loop(config_path: &Path) -> Result<(), DaemonError> {
