@@ -1,3 +1,6 @@
+//! Long because: the writer's whole make-before-break order (reals, tables, removals) and its
+//! adoption and repair of pinned state are one invariant, kept in one place.
+//!
 //! The one writer of the data plane's tables: turns the wanted services and reals into map
 //! entries and Maglev tables, and applies only what differs from what it wrote before.
 //!
