@@ -206,6 +206,26 @@ pub struct LabReal {
     pub director_mac: [u8; 6],
 }
 
+impl LabReal {
+    /// This real as a direct-routing real of weight 1 for the director's maps, at its IPv4 or
+    /// IPv6 address (the family of `vip`), reached through the director's interface towards it.
+    pub fn dr_spec(&self, vip: IpAddr) -> lvs_ctl::dataplane::RealSpec {
+        lvs_ctl::dataplane::RealSpec {
+            ifindex: self.director_ifindex,
+            ..lvs_ctl::dataplane::RealSpec::dr(
+                if vip.is_ipv4() {
+                    self.addr4
+                } else {
+                    self.addr6
+                },
+                1,
+                self.mac,
+                self.director_mac,
+            )
+        }
+    }
+}
+
 /// Return-path addresses: the client's side of the switch, and real `i`'s.
 pub const CLIENT_RETURN4: &str = "198.19.0.1";
 pub const CLIENT_RETURN6: &str = "2001:db8:ffff::1";

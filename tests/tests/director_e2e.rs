@@ -4,7 +4,7 @@
 //! bound to the VIP.
 
 use aya::programs::XdpMode;
-use lvs_common::{METHOD_DR, PROTO_UDP, Reason, ServiceKey};
+use lvs_common::{PROTO_UDP, Reason, ServiceKey};
 use lvs_ctl::dataplane::{Director, LoadOptions, RealSpec, ServiceSpec, Wanted};
 use lvs_tests::{PinDir, lab::*, require_root};
 use std::{
@@ -23,20 +23,7 @@ fn datagrams_reach_the_chosen_real(tag: &str, vip: IpAddr, client: IpAddr) {
             .expect("attach lvs_director to d0 in native mode");
         director
     });
-    let reals: Vec<RealSpec> = lab
-        .reals
-        .iter()
-        .map(|r| RealSpec {
-            addr: if vip.is_ipv4() { r.addr4 } else { r.addr6 },
-            weight: 1,
-            method: METHOD_DR,
-            dst_mac: r.mac,
-            src_mac: r.director_mac,
-            ifindex: r.director_ifindex,
-            tunnel_port: 0,
-            active: true,
-        })
-        .collect();
+    let reals: Vec<RealSpec> = lab.reals.iter().map(|r| r.dr_spec(vip)).collect();
     let key = ServiceKey::new(vip, 5000, PROTO_UDP);
     director
         .apply(&Wanted {

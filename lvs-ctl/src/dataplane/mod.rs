@@ -143,15 +143,13 @@ impl Director {
             .services()
             .into_iter()
             .map(|(key, service)| {
-                let table = self.maps.read_ring(service.ring).ok().flatten();
-                let slots = |index: u32| {
-                    table.as_ref().map_or(0, |t| {
-                        t.iter()
-                            .take(service.ring_size as usize)
-                            .filter(|&&i| i == index)
-                            .count() as u32
-                    })
-                };
+                // Slots per real index in the live table, counted in one pass.
+                let mut slots: std::collections::HashMap<u32, u32> = Default::default();
+                if let Some(t) = self.maps.read_ring(service.ring).ok().flatten() {
+                    for &i in t.iter().take(service.ring_size as usize) {
+                        *slots.entry(i).or_default() += 1;
+                    }
+                }
                 let reals = self
                     .tables
                     .reals_of(&key)
@@ -159,7 +157,7 @@ impl Director {
                     .map(|(index, real)| RealState {
                         index,
                         real,
-                        slots: slots(index),
+                        slots: slots.get(&index).copied().unwrap_or(0),
                         stats: self.maps.real_stats(index).unwrap_or_default(),
                     })
                     .collect();

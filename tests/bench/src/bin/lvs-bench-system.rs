@@ -22,8 +22,8 @@ use anyhow::{Context, Result, ensure};
 use aya::programs::{XdpMode, xdp::XdpLinkId};
 use clap::{CommandFactory, FromArgMatches, Parser, parser::ValueSource};
 use lvs_bench::{Figure, Section, Target};
-use lvs_common::{METHOD_DR, PROTO_UDP, ServiceKey};
-use lvs_ctl::dataplane::{Director, LoadOptions, RealSpec, ServiceSpec, Wanted};
+use lvs_common::{PROTO_UDP, ServiceKey};
+use lvs_ctl::dataplane::{Director, LoadOptions, ServiceSpec, Wanted};
 use lvs_tests::{
     PinDir,
     lab::*,
@@ -267,20 +267,7 @@ fn setup(teardown: &Teardown) -> Result<Bench> {
     opts.conn_table_size = 65536;
     let mut director = Director::open(&opts).context("loading lvs_director")?;
     let vip: IpAddr = VIP4.parse()?;
-    let reals = lab
-        .reals
-        .iter()
-        .map(|r| RealSpec {
-            addr: r.addr4,
-            weight: 1,
-            method: METHOD_DR,
-            dst_mac: r.mac,
-            src_mac: r.director_mac,
-            ifindex: r.director_ifindex,
-            tunnel_port: 0,
-            active: true,
-        })
-        .collect();
+    let reals = lab.reals.iter().map(|r| r.dr_spec(vip)).collect();
     director
         .apply(&Wanted {
             services: vec![ServiceSpec {
