@@ -9,8 +9,7 @@
 //! go from the reals straight to the clients.
 
 use crate::api::{
-    CheckView, ConnListing, Explanation, Listing, RateView, RealView, ServiceRef, ServiceView,
-    StatsView, Via,
+    CheckView, ConnListing, Explanation, Listing, RealView, ServiceRef, ServiceView, StatsView, Via,
 };
 use crate::config::{Method, Protocol};
 use std::fmt::Write;
@@ -45,73 +44,23 @@ pub fn list(l: &Listing, opts: ListOptions) -> String {
         );
     }
     if opts.stats {
-        let _ = writeln!(
-            out,
-            "{:<33} {:>8} {:>8} {:>8} {:>8} {:>8}",
-            "Prot LocalAddress:Port", "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"
+        counters(
+            &mut out,
+            l,
+            ["Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"],
+            |s| (s.stats.conns, s.stats.packets, s.stats.bytes),
+            |r| (r.stats.conns, r.stats.packets, r.stats.bytes),
+            opts.exact,
         );
-        let _ = writeln!(out, "  -> RemoteAddress:Port");
-        for s in &l.services {
-            let n = |v| num(v, opts.exact);
-            let _ = writeln!(
-                out,
-                "{:<4} {:<28} {} {} {} {} {}",
-                proto(s.service.protocol),
-                addr(s),
-                n(s.stats.conns),
-                n(s.stats.packets),
-                n(0),
-                n(s.stats.bytes),
-                n(0)
-            );
-            for r in &s.reals {
-                let _ = writeln!(
-                    out,
-                    "  -> {:<28} {} {} {} {} {}",
-                    real_addr(s, r),
-                    n(r.stats.conns),
-                    n(r.stats.packets),
-                    n(0),
-                    n(r.stats.bytes),
-                    n(0)
-                );
-            }
-        }
     } else if opts.rate {
-        let _ = writeln!(
-            out,
-            "{:<33} {:>8} {:>8} {:>8} {:>8} {:>8}",
-            "Prot LocalAddress:Port", "CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"
+        counters(
+            &mut out,
+            l,
+            ["CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"],
+            |s| (s.rate.cps, s.rate.pps, s.rate.bps),
+            |r| (r.rate.cps, r.rate.pps, r.rate.bps),
+            opts.exact,
         );
-        let _ = writeln!(out, "  -> RemoteAddress:Port");
-        for s in &l.services {
-            let n = |v| num(v, opts.exact);
-            let RateView { cps, pps, bps } = s.rate;
-            let _ = writeln!(
-                out,
-                "{:<4} {:<28} {} {} {} {} {}",
-                proto(s.service.protocol),
-                addr(s),
-                n(cps),
-                n(pps),
-                n(0),
-                n(bps),
-                n(0)
-            );
-            for r in &s.reals {
-                let RateView { cps, pps, bps } = r.rate;
-                let _ = writeln!(
-                    out,
-                    "  -> {:<28} {} {} {} {} {}",
-                    real_addr(s, r),
-                    n(cps),
-                    n(pps),
-                    n(0),
-                    n(bps),
-                    n(0)
-                );
-            }
-        }
     } else {
         let _ = writeln!(out, "Prot LocalAddress:Port Scheduler Flags");
         let _ = writeln!(
@@ -315,6 +264,42 @@ pub fn explain(e: &Explanation) -> String {
         }
     }
     out
+}
+
+/// The `--stats` or `--rate` table: per service and real, connections, packets and bytes
+/// (or their rates) in ipvsadm's columns; the Out columns are 0, replies bypass the director.
+fn counters(
+    out: &mut String,
+    l: &Listing,
+    names: [&str; 5],
+    service: impl Fn(&ServiceView) -> (u64, u64, u64),
+    real: impl Fn(&RealView) -> (u64, u64, u64),
+    exact: bool,
+) {
+    let [a, b, c, d, e] = names;
+    let _ = writeln!(
+        out,
+        "{:<33} {a:>8} {b:>8} {c:>8} {d:>8} {e:>8}",
+        "Prot LocalAddress:Port"
+    );
+    let _ = writeln!(out, "  -> RemoteAddress:Port");
+    let row = |(conns, packets, bytes): (u64, u64, u64)| {
+        [conns, packets, 0, bytes, 0]
+            .map(|v| num(v, exact))
+            .join(" ")
+    };
+    for s in &l.services {
+        let _ = writeln!(
+            out,
+            "{:<4} {:<28} {}",
+            proto(s.service.protocol),
+            addr(s),
+            row(service(s))
+        );
+        for r in &s.reals {
+            let _ = writeln!(out, "  -> {:<28} {}", real_addr(s, r), row(real(r)));
+        }
+    }
 }
 
 fn proto(p: Protocol) -> &'static str {

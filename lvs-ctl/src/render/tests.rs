@@ -1,7 +1,7 @@
 //! The listings and explanations as an operator reads them, line for line.
 
 use super::*;
-use crate::api::{ConnView, Health};
+use crate::api::{ConnView, Health, RateView};
 
 /// Two services, one real drained, one down: also the metrics tests' listing.
 pub(crate) fn sample() -> Listing {
