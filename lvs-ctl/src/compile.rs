@@ -81,9 +81,9 @@ pub fn protocol_of(n: u8) -> Option<config::Protocol> {
 pub struct Desired {
     /// What the data plane's owner applies.
     pub dataplane: Wanted,
-    /// Every service with what `list` shows of it (counters left at zero), in configuration
-    /// order, the same as `dataplane.services`.
-    pub services: Vec<Planned>,
+    /// What `list` shows of every service (counters left at zero), in configuration order,
+    /// the same as `dataplane.services`.
+    pub services: Vec<ServiceView>,
     /// The health checks, keyed by service and real.
     pub checks: Vec<(RealKey, Target, CheckSpec)>,
 }
@@ -93,12 +93,11 @@ impl Desired {
     pub fn fallbacks(&self) -> BTreeSet<RealKey> {
         self.services
             .iter()
-            .flat_map(|p| {
-                p.view
-                    .reals
+            .flat_map(|v| {
+                v.reals
                     .iter()
                     .filter(|r| r.fallback)
-                    .map(|r| (p.service, r.address))
+                    .map(|r| (v.service, r.address))
             })
             .collect()
     }
@@ -108,14 +107,15 @@ impl Desired {
 /// (health verdicts, drains, maintenance, neighbours) into the desired state. Pure: the same
 /// inputs give the same [`Desired`] on every director.
 pub fn compile(cfg: &Config, rt: &RunState) -> Desired {
-    let services = plan(cfg, rt);
+    let (specs, services): (Vec<_>, Vec<_>) =
+        plan(cfg, rt).into_iter().map(|p| (p.spec, p.view)).unzip();
     let g = &cfg.global;
     Desired {
         dataplane: Wanted {
             interfaces: g.interfaces.clone(),
             xdp_mode: xdp_mode(g.xdp_mode),
             tunnel: g.tunnel.as_ref().map(tunnel).unwrap_or_default(),
-            services: services.iter().map(|p| p.spec.clone()).collect(),
+            services: specs,
         },
         services,
         checks: checks(cfg),

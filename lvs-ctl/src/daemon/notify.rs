@@ -46,7 +46,7 @@ impl Daemon {
     /// The status line: services, and the reals that take new flows (in service) out of all.
     pub(super) fn summary(&self) -> String {
         let services = self.state.services.len();
-        let reals = self.state.services.iter().flat_map(|p| &p.view.reals);
+        let reals = self.state.services.iter().flat_map(|v| &v.reals);
         let (up, all) = reals.filter(|r| !r.fallback).fold((0, 0), |(up, all), r| {
             (up + usize::from(r.active && r.weight > 0), all + 1)
         });

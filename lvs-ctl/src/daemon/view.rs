@@ -31,9 +31,9 @@ impl Daemon {
     pub(super) fn sample(&mut self) {
         let now = Instant::now();
         let mut keys = Vec::new();
-        for p in &self.state.services {
-            keys.push((p.service, None));
-            keys.extend(p.view.reals.iter().map(|r| (p.service, Some(r.address))));
+        for v in &self.state.services {
+            keys.push((v.service, None));
+            keys.extend(v.reals.iter().map(|r| (v.service, Some(r.address))));
         }
         let mut samples = HashMap::new();
         let mut rates = HashMap::new();
@@ -69,7 +69,7 @@ impl Daemon {
             .services
             .iter()
             .map(|p| {
-                let mut v = p.view.clone();
+                let mut v = p.clone();
                 v.stats = StatsView::of(&self.stats_of(&p.service, None));
                 v.rate = self
                     .rates
